@@ -1,0 +1,92 @@
+"""The `gonghao` command: serve, worker, chat, db, edition, mockline."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group()
+def main():
+    """共好小幫手 — the program assistant on LINE."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+def serve(host, port):
+    """Starts the webhook server (development server; production uses gunicorn, see Procfile)."""
+    from bot import create_app
+
+    create_app().run(host=host, port=port, threaded=True)
+
+
+@main.command()
+def worker():
+    """Runs the background worker that answers queued events (needs REDIS_URL)."""
+    from bot.config import Config
+    from bot.services import Services
+    from bot.worker import run_worker
+
+    config = Config.from_env()
+    if not config.uses_redis:
+        raise click.ClickException("REDIS_URL is not set: without Redis the web process answers events itself.")
+    run_worker(Services(config))
+
+
+@main.group()
+def db():
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Applies the database migrations."""
+    from bot.config import Config, normalise_database_url
+    from storage.db import Database
+
+    Database(normalise_database_url(Config.from_env().database_url)).upgrade()
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--user", default="Uconsole0000000000000000000000001", help="the LINE user id to talk as")
+@click.option("--language", default="zh-Hant", help="the LINE profile language (zh-Hant or en)")
+def chat(user, language):
+    """Talk to the bot in the terminal as a LINE user, through the real path and a mock LINE platform."""
+    from bot.console import run_console
+
+    sys.exit(run_console(user_id=user, language=language))
+
+
+@main.command()
+@click.option("--port", default=8081, type=int)
+@click.option("--delay", default=0.0, type=float, help="seconds before every answer")
+def mockline(port, delay):
+    """Runs the mock LINE platform (for benchmarks and manual tries)."""
+    from bot.mockline import main as mock_main
+
+    sys.exit(mock_main(["--port", str(port), "--delay", str(delay)]))
+
+
+def _register_optional_commands():
+    try:
+        from dialogs.edition import edition_check_command
+    except ImportError:
+        return
+
+    @main.group()
+    def edition():
+        """Program edition data files."""
+
+    @edition.command("check")
+    @click.argument("path", type=click.Path(exists=True))
+    def edition_check(path):
+        """Reports every problem in an edition file before it is used."""
+        sys.exit(edition_check_command(path))
+
+
+_register_optional_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Configuration from the environment (a local `.env` file is read too).
+
+The names are fixed: LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN,
+LINE_API_BASE_URL, DATABASE_URL, REDIS_URL, GONGHAO_ENV. In production
+(GONGHAO_ENV=production) a missing secret, token, PostgreSQL or Redis setting
+stops start-up with a one-line explanation.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_LINE_API = "https://api.line.me"
+INSTANCE_DIR = Path.cwd() / "instance"
+
+
+class ConfigError(SystemExit):
+    """A start-up problem explained in one line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    channel_secret: str = ""
+    channel_access_token: str = ""
+    line_api_base_url: str = DEFAULT_LINE_API
+    database_url: str = ""
+    redis_url: str = ""
+    env: str = "development"
+    partitions: int = 8
+    worker_threads: int = 64
+    line_timeout: float = 10.0
+    bot_basic_id: str = ""
+    public_url: str = ""
+    secret_key: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @classmethod
+    def from_env(cls, environ=None, read_dotenv: bool = True) -> "Config":
+        if environ is None:
+            if read_dotenv:
+                load_dotenv(Path.cwd() / ".env", override=False)
+            environ = os.environ
+        config = cls(
+            channel_secret=environ.get("LINE_CHANNEL_SECRET", ""),
+            channel_access_token=environ.get("LINE_CHANNEL_ACCESS_TOKEN", ""),
+            line_api_base_url=(environ.get("LINE_API_BASE_URL") or DEFAULT_LINE_API).rstrip("/"),
+            database_url=environ.get("DATABASE_URL") or default_database_url(),
+            redis_url=environ.get("REDIS_URL", ""),
+            env=environ.get("GONGHAO_ENV", "development"),
+            partitions=int(environ.get("GONGHAO_PARTITIONS", "8")),
+            worker_threads=int(environ.get("GONGHAO_WORKER_THREADS", "64")),
+            line_timeout=float(environ.get("GONGHAO_LINE_TIMEOUT", "10")),
+            bot_basic_id=environ.get("LINE_BOT_BASIC_ID", ""),
+            public_url=environ.get("GONGHAO_PUBLIC_URL", "").rstrip("/"),
+            secret_key=environ.get("GONGHAO_SECRET_KEY", ""),
+        )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Stops start-up in production when something essential is missing."""
+        if not self.production:
+            return
+        if not self.channel_secret:
+            raise ConfigError("LINE_CHANNEL_SECRET is not set: the webhook cannot verify LINE's signature.")
+        if not self.channel_access_token:
+            raise ConfigError("LINE_CHANNEL_ACCESS_TOKEN is not set: the bot cannot answer on LINE.")
+        if not self.database_url.startswith(("postgresql", "postgres")):
+            raise ConfigError("DATABASE_URL must point at PostgreSQL in production (postgresql+psycopg://…).")
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is not set: production needs Redis for the queue and dialog state.")
+        if not self.secret_key:
+            raise ConfigError("GONGHAO_SECRET_KEY is not set: signed download links and staff sessions need it.")
+
+
+def default_database_url() -> str:
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'gonghao.sqlite3'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url

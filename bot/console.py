@@ -1,0 +1,170 @@
+"""`gonghao chat`: talk to the bot in a terminal, as a LINE user, through the real path.
+
+Each line typed becomes a signed webhook request (as LINE would send it), goes
+through the queue, the dialogs and the LINE gateway to a mock LINE platform on
+loopback; what arrives there is printed as LINE would show it. Buttons are
+numbered: typing 2 taps the second.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import replace
+
+from bot import line_events
+from bot.config import Config
+
+SECRET = "console-channel-secret"
+TOKEN = "console-access-token"
+
+
+def flex_lines(node, lines: list, actions: list) -> None:
+    """Flattens a Flex component tree into text lines and numbered buttons."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "text" and node.get("text", "").strip():
+            lines.append(node["text"])
+        elif kind == "button":
+            actions.append(node["action"])
+            lines.append(f"  [{len(actions)}] {node['action'].get('label', '')}")
+        for key in ("header", "hero", "body", "footer"):
+            if key in node:
+                flex_lines(node[key], lines, actions)
+        for child in node.get("contents", []) if isinstance(node.get("contents"), list) else [node.get("contents")]:
+            if child is not None:
+                flex_lines(child, lines, actions)
+
+
+def show(message: dict, actions: list) -> str:
+    """What LINE would show for one message; its buttons are appended to ``actions``."""
+    lines: list[str] = []
+    kind = message.get("type")
+    if kind == "text":
+        lines.append(message["text"])
+    elif kind == "flex":
+        flex_lines(message["contents"], lines, actions)
+    elif kind == "image":
+        lines.append(f"[image] {message.get('originalContentUrl')}")
+    else:
+        lines.append(f"[{kind}]")
+    for item in (message.get("quickReply") or {}).get("items", []):
+        actions.append(item["action"])
+        lines.append(f"  ({len(actions)}) {item['action'].get('label', '')}")
+    return "\n".join(lines)
+
+
+class ConsoleChat:
+    """A LINE user in a terminal, sending through the app to the mock platform."""
+
+    def __init__(self, user_id: str, language: str = "zh-Hant", config: Config | None = None, mock=None):
+        from bot import create_app
+        from bot.mockline import MockLine
+
+        self.user_id = user_id
+        self.mock = mock or MockLine().start()
+        self.mock.profiles[user_id] = {"userId": user_id, "displayName": "Console", "language": language}
+        base = config or Config.from_env()
+        self.config = replace(base, channel_secret=SECRET, channel_access_token=TOKEN,
+                              line_api_base_url=self.mock.url, env="development")
+        self.app = create_app(self.config)
+        self.services = self.app.extensions["gonghao"]
+        self.worker = None
+        if self.config.uses_redis:
+            import threading
+
+            from bot.worker import RedisWorker
+
+            self.services.db.upgrade()
+            self.worker = RedisWorker(self.services, threads=4)
+            threading.Thread(target=self.worker.run, daemon=True).start()
+        self.client = self.app.test_client()
+        self.actions: list = []
+        self.seen = 0
+
+    def post(self, event: dict) -> None:
+        body = line_events.envelope([event])
+        response = self.client.post("/callback", data=body, headers={
+            "Content-Type": "application/json", "x-line-signature": line_events.sign(SECRET, body)})
+        if response.status_code != 200:
+            raise RuntimeError(f"the webhook answered {response.status_code}")
+
+    def wait(self, timeout: float = 15) -> None:
+        worker = getattr(self.services, "inprocess_worker", None)
+        if worker is not None:
+            worker.wait_idle(timeout)
+            return
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.services.queue.backlog() == 0 and self.worker.dispatcher.wait_idle(0.05) and not self.worker.active:
+                return
+            time.sleep(0.02)
+
+    def new_messages(self) -> list[dict]:
+        delivered = self.mock.delivered()
+        fresh, self.seen = delivered[self.seen:], len(delivered)
+        return [m for record in fresh for m in record.json.get("messages", [])]
+
+    def follow(self) -> str:
+        self.post(line_events.follow_event(self.user_id, reply_token=self.mock.issue_reply_token(self.user_id)))
+        return self.answer()
+
+    def say(self, text: str) -> str:
+        """Sends what the user typed; a number taps that button."""
+        token = self.mock.issue_reply_token(self.user_id)
+        action = self._action_for(text)
+        if action and action.get("type") == "postback":
+            event = line_events.postback_event(self.user_id, action["data"], reply_token=token)
+        elif action and action.get("type") == "message":
+            event = line_events.text_event(self.user_id, action["text"], reply_token=token)
+        elif action and action.get("type") == "uri":
+            return f"(opens {action['uri']})"
+        else:
+            event = line_events.text_event(self.user_id, text, reply_token=token)
+        self.post(event)
+        return self.answer()
+
+    def _action_for(self, text: str):
+        text = text.strip()
+        if text.isdigit() and 1 <= int(text) <= len(self.actions):
+            return self.actions[int(text) - 1]
+        return None
+
+    def answer(self) -> str:
+        self.wait()
+        self.actions = []
+        return "\n\n".join(show(m, self.actions) for m in self.new_messages())
+
+    def close(self):
+        if self.worker:
+            self.worker.stop()
+        worker = getattr(self.services, "inprocess_worker", None)
+        if worker:
+            worker.stop()
+        self.mock.stop()
+
+
+def run_console(user_id: str, language: str = "zh-Hant") -> int:
+    """The interactive loop of `gonghao chat`."""
+    os.environ.setdefault("GONGHAO_LOG_LEVEL", "WARNING")
+    chat = ConsoleChat(user_id, language)
+    print("共好小幫手 — console (type a message; a number taps a button; Ctrl-D to leave)\n")
+    try:
+        print(indent(chat.follow()))
+        while True:
+            try:
+                text = input("\n你> " if language.startswith("zh") else "\nyou> ")
+            except EOFError:
+                print()
+                return 0
+            if text.strip():
+                print(indent(chat.say(text)))
+    except KeyboardInterrupt:
+        print()
+        return 0
+    finally:
+        chat.close()
+
+
+def indent(text: str) -> str:
+    return "\n".join("bot> " + line if i == 0 else "     " + line for i, line in enumerate(text.splitlines()))

@@ -1,0 +1,183 @@
+"""The LINE gateway: the only module that calls the Messaging API.
+
+- Reply while the token is fresh (about 50 s after the event); when it is stale
+  or rejected, push instead with an ``X-Line-Retry-Key``. A reply is never retried.
+- Push and multicast are retried on 5xx and timeouts with backoff and the same
+  key (a 409 means LINE already accepted that key); 429 backs off longer.
+- An explicit timeout on every call; connections are pooled and reused.
+- ``x-line-request-id`` is logged; message contents and names never are.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import urllib3
+from linebot.v3.messaging import (
+    ApiClient,
+    Configuration,
+    MessagingApi,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+log = logging.getLogger("gonghao.gateway")
+
+REPLY_TOKEN_FRESH_SECONDS = 50
+RETRY_NAMESPACE = uuid.UUID("6f1c7c1e-8f0a-4a59-9a55-7d1f3c2b9e01")
+
+
+def retry_key_for(name: str) -> str:
+    """A stable retry key for one logical send (the same after a crash and restart)."""
+    return str(uuid.uuid5(RETRY_NAMESPACE, name))
+
+
+class DeliveryFailed(Exception):
+    """LINE could not be reached or kept refusing; the caller keeps the message for later."""
+
+
+@dataclass
+class Sent:
+    method: str  # reply / push / multicast / none
+    request_id: str = ""
+
+
+def _header(headers, name: str) -> str:
+    if not headers:
+        return ""
+    for key, value in dict(headers).items():
+        if key.lower() == name:
+            return value
+    return ""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ApiException):
+        return exc.status is None or exc.status >= 500 or exc.status == 429
+    return isinstance(exc, (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError, OSError))
+
+
+class LineGateway:
+    """Sends the bot's messages to LINE (or to the mock platform in tests)."""
+
+    def __init__(self, access_token: str, base_url: str, timeout: float = 10.0, pool_size: int = 64,
+                 max_attempts: int = 8, max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+        configuration = Configuration(host=base_url, access_token=access_token or "unset")
+        configuration.connection_pool_maxsize = pool_size
+        configuration.retries = 0  # we decide what is retried, never a reply
+        self.client = ApiClient(configuration)
+        self.api = MessagingApi(self.client)
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+
+    # -- answering an event ------------------------------------------------------
+    def deliver(self, to: str, reply_token: Optional[str], event_ms: int, messages: Sequence,
+                key: str, maybe_sent: bool = False, now: Optional[float] = None) -> Sent:
+        """Answers one event: reply if the token is fresh, else push with a retry key.
+
+        ``maybe_sent``: an earlier attempt may have reached LINE before a crash; a
+        fresh token that LINE now calls invalid was used by that attempt.
+        """
+        if not messages:
+            return Sent("none")
+        now = time.time() if now is None else now
+        fresh = bool(reply_token) and (now - event_ms / 1000.0) < REPLY_TOKEN_FRESH_SECONDS
+        if fresh:
+            try:
+                response = self.api.reply_message_with_http_info(
+                    ReplyMessageRequest(reply_token=reply_token, messages=list(messages)),
+                    _request_timeout=self.timeout)
+                request_id = _header(response.headers, "x-line-request-id")
+                log.info("reply sent request_id=%s", request_id)
+                return Sent("reply", request_id)
+            except ApiException as exc:
+                if maybe_sent and exc.status == 400 and b"reply token" in (exc.body or b"").lower():
+                    log.info("reply token already used by an earlier attempt; not sending again")
+                    return Sent("reply")
+                log.warning("reply refused status=%s request_id=%s; pushing instead", exc.status,
+                            _header(exc.headers, "x-line-request-id"))
+            except Exception as exc:  # timeout or connection error: never retry a reply
+                log.warning("reply failed (%s); pushing instead", type(exc).__name__)
+        if not to:
+            raise DeliveryFailed("no reply token and nobody to push to")
+        return self.push(to, messages, key)
+
+    # -- push and multicast -------------------------------------------------------
+    def push(self, to: str, messages: Sequence, key: str) -> Sent:
+        """Pushes with ``X-Line-Retry-Key`` = key, retrying transient failures with that key."""
+        request = PushMessageRequest(to=to, messages=list(messages))
+        return self._with_retries("push", key, lambda: self.api.push_message_with_http_info(
+            request, x_line_retry_key=key, _request_timeout=self.timeout))
+
+    def multicast(self, to: Sequence[str], messages: Sequence, key: str) -> Sent:
+        """Multicasts to at most 500 users with a retry key."""
+        if len(to) > 500:
+            raise ValueError("multicast takes at most 500 users")
+        request = MulticastRequest(to=list(to), messages=list(messages))
+        return self._with_retries("multicast", key, lambda: self.api.multicast_with_http_info(
+            request, x_line_retry_key=key, _request_timeout=self.timeout))
+
+    def _with_retries(self, method: str, key: str, call) -> Sent:
+        delay = 0.5
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = call()
+                request_id = _header(response.headers, "x-line-request-id")
+                log.info("%s sent request_id=%s", method, request_id)
+                return Sent(method, request_id)
+            except ApiException as exc:
+                if exc.status == 409:  # the retry key was already accepted: it was delivered
+                    request_id = _header(exc.headers, "x-line-accepted-request-id")
+                    log.info("%s already accepted request_id=%s", method, request_id)
+                    return Sent(method, request_id)
+                if not _is_transient(exc):
+                    log.error("%s refused status=%s request_id=%s", method, exc.status,
+                              _header(exc.headers, "x-line-request-id"))
+                    raise DeliveryFailed(f"{method} refused with {exc.status}") from exc
+                wait = delay * (4 if exc.status == 429 else 1)
+                log.warning("%s attempt %d failed status=%s; retrying in %.1fs", method, attempt, exc.status, wait)
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise
+                wait = delay
+                log.warning("%s attempt %d failed (%s); retrying in %.1fs", method, attempt, type(exc).__name__, wait)
+            if attempt == self.max_attempts:
+                break
+            self.sleep(min(wait, self.max_backoff) * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self.max_backoff)
+        raise DeliveryFailed(f"{method} failed {self.max_attempts} times")
+
+    # -- the rest --------------------------------------------------------------------
+    def profile_language(self, user_id: str) -> Optional[str]:
+        """The language of a user's LINE profile, or None when it cannot be had."""
+        try:
+            profile = self.api.get_profile(user_id, _request_timeout=self.timeout)
+            return profile.language
+        except Exception as exc:
+            log.info("profile unavailable (%s)", type(exc).__name__)
+            return None
+
+    def show_loading(self, user_id: str, seconds: int = 5) -> None:
+        """Shows the typing animation while a slow answer is prepared (best effort)."""
+        try:
+            self.api.show_loading_animation_with_http_info(
+                ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds),
+                _request_timeout=min(self.timeout, 3.0))
+        except Exception as exc:
+            log.info("loading animation not shown (%s)", type(exc).__name__)
+
+    def quota(self) -> tuple[Optional[int], int]:
+        """(monthly limit or None when unlimited, messages used this month)."""
+        quota = self.api.get_message_quota(_request_timeout=self.timeout)
+        used = self.api.get_message_quota_consumption(_request_timeout=self.timeout)
+        limit = quota.value if getattr(quota, "type", "") == "limited" else None
+        return limit, used.total_usage

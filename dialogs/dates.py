@@ -1,0 +1,87 @@
+"""Dates the way Taiwanese government forms write them, and the one clock.
+
+Babel has no ROC (民國) calendar, so these small helpers do it: year - 1911.
+Everything is in Asia/Taipei. `now()` is the only clock the bot reads;
+``GONGHAO_NOW`` (an ISO time with offset) fixes it for demos and acceptance runs,
+and tests move it with time-machine.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from dialogs.i18n import _, current_locale
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+ROC_OFFSET = 1911
+
+_WEEKDAYS_ZH = "一二三四五六日"
+
+
+def now() -> datetime:
+    """The current time in Asia/Taipei (``GONGHAO_NOW`` fixes it)."""
+    fixed = os.environ.get("GONGHAO_NOW")
+    if fixed:
+        moment = datetime.fromisoformat(fixed)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=TAIPEI)
+        return moment.astimezone(TAIPEI)
+    return datetime.now(TAIPEI)
+
+
+def today() -> date:
+    return now().date()
+
+
+def roc_year(d: date) -> int:
+    return d.year - ROC_OFFSET
+
+
+def roc_short(d: date) -> str:
+    """112/3/16"""
+    return f"{roc_year(d)}/{d.month}/{d.day}"
+
+
+def roc_long(d: date | datetime) -> str:
+    """112年3月16日(四), with ' 17:00' when given a datetime."""
+    text = f"{roc_year(d)}年{d.month}月{d.day}日({_WEEKDAYS_ZH[d.weekday()]})"
+    if isinstance(d, datetime):
+        d = d.astimezone(TAIPEI)
+        text += f" {d:%H:%M}"
+    return text
+
+
+def western_long(d: date | datetime) -> str:
+    """Thu 16 Mar 2023, with ' 17:00' when given a datetime."""
+    text = f"{d:%a} {d.day} {d:%b %Y}"
+    if isinstance(d, datetime):
+        d = d.astimezone(TAIPEI)
+        text += f" {d:%H:%M}"
+    return text
+
+
+def format_date(d: date | datetime) -> str:
+    """A date for the current locale: ROC style in zh_TW, western in en."""
+    return western_long(d) if current_locale() == "en" else roc_long(d)
+
+
+def parse_roc(text: str) -> date:
+    """Reads '112/3/16', '112-03-16' or '112年3月16日' as a date."""
+    cleaned = text.strip().replace("年", "/").replace("月", "/").replace("日", "").replace("-", "/")
+    year, month, day = (int(p) for p in cleaned.split("/")[:3])
+    return date(year + ROC_OFFSET, month, day)
+
+
+def days_left(target: date, today_: date | None = None) -> int:
+    return (target - (today_ or today())).days
+
+
+def describe_days_left(target: date) -> str:
+    """'還有 5 天' / 'in 5 days' / 'today' / 'passed'."""
+    n = days_left(target)
+    if n > 0:
+        return _("{n} days left").format(n=n)
+    if n == 0:
+        return _("today")
+    return _("already passed")

@@ -1,0 +1,65 @@
+"""Every sentence the bot can say has its zh_TW text; ROC dates as forms write them."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+
+from dialogs.dates import TAIPEI, roc_long, roc_short, parse_roc
+from dialogs.i18n import catalog, normalise_locale, use_locale, _
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYWORDS = {"_": None, "N_": None, "gettext": None}
+
+
+def used_msgids() -> dict[str, str]:
+    found = {}
+    for package in ("bot", "handlers", "dialogs", "storage"):
+        for filename, _lineno, message, _comments, _context in extract_from_dir(
+                ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
+            if isinstance(message, str) and message:
+                found[message] = f"{package}/{filename}"
+    return found
+
+
+def test_every_message_has_a_zh_tw_translation():
+    translations = catalog("zh_TW")
+    missing = {msgid: where for msgid, where in used_msgids().items() if msgid not in translations}
+    assert not missing, "messages without zh_TW text:\n" + "\n".join(f"{w}: {m!r}" for m, w in missing.items())
+
+
+def test_zh_tw_texts_write_tai_as_in_official_names():
+    offenders = [s for s in catalog("zh_TW").values() if "台北" in s or "台中" in s or "台南" in s or "台灣" in s]
+    assert offenders == []
+
+
+def test_translations_keep_their_placeholders():
+    import re
+
+    for msgid, text in catalog("zh_TW").items():
+        assert set(re.findall(r"{\w+}", msgid)) == set(re.findall(r"{\w+}", text)), msgid
+
+
+def test_locale_comes_from_the_line_profile_language():
+    assert normalise_locale("zh-Hant") == "zh_TW"
+    assert normalise_locale("zh-TW") == "zh_TW"
+    assert normalise_locale("en") == "en"
+    assert normalise_locale("en-US") == "en"
+    assert normalise_locale(None) == "zh_TW"
+    assert normalise_locale("ja") == "zh_TW"
+
+
+def test_the_same_msgid_speaks_both_languages():
+    with use_locale("zh_TW"):
+        assert _("Cancelled. Nothing was saved.") == "已取消，沒有儲存任何資料。"
+    with use_locale("en"):
+        assert _("Cancelled. Nothing was saved.") == "Cancelled. Nothing was saved."
+
+
+def test_roc_dates_as_government_forms_write_them():
+    assert roc_short(date(2023, 3, 16)) == "112/3/16"
+    assert roc_long(datetime(2023, 3, 16, 17, 0, tzinfo=TAIPEI)) == "112年3月16日(四) 17:00"
+    assert roc_long(date(2023, 7, 31)) == "112年7月31日(一)"
+    assert parse_roc("112/3/16") == date(2023, 3, 16)
+    assert parse_roc("112年7月31日") == date(2023, 7, 31)
