@@ -42,4 +42,6 @@ def create_app(config: Config | None = None, start_worker: bool | None = None) -
         from bot.worker import InProcessWorker
 
         services.inprocess_worker = InProcessWorker(services).start()
+        if config.reminders:
+            services.start_reminders()
     return app

@@ -28,6 +28,7 @@ class Config:
     line_api_base_url: str = DEFAULT_LINE_API
     database_url: str = ""
     redis_url: str = ""
+    redis_prefix: str = "gh:"
     env: str = "development"
     partitions: int = 8
     worker_threads: int = 64
@@ -35,6 +36,7 @@ class Config:
     bot_basic_id: str = ""
     public_url: str = ""
     secret_key: str = ""
+    reminders: bool = True  # the worker (or the embedded process) sends due reminders
     extra: dict = field(default_factory=dict)
 
     @property
@@ -57,6 +59,7 @@ class Config:
             line_api_base_url=(environ.get("LINE_API_BASE_URL") or DEFAULT_LINE_API).rstrip("/"),
             database_url=environ.get("DATABASE_URL") or default_database_url(),
             redis_url=environ.get("REDIS_URL", ""),
+            redis_prefix=environ.get("GONGHAO_REDIS_PREFIX", "gh:"),
             env=environ.get("GONGHAO_ENV", "development"),
             partitions=int(environ.get("GONGHAO_PARTITIONS", "8")),
             worker_threads=int(environ.get("GONGHAO_WORKER_THREADS", "64")),
@@ -64,6 +67,7 @@ class Config:
             bot_basic_id=environ.get("LINE_BOT_BASIC_ID", ""),
             public_url=environ.get("GONGHAO_PUBLIC_URL", "").rstrip("/"),
             secret_key=environ.get("GONGHAO_SECRET_KEY", ""),
+            reminders=environ.get("GONGHAO_REMINDERS", "on").lower() not in ("off", "0", "false", "no"),
         )
         config.check()
         return config

@@ -6,6 +6,13 @@
   key (a 409 means LINE already accepted that key); 429 backs off longer.
 - An explicit timeout on every call; connections are pooled and reused.
 - ``x-line-request-id`` is logged; message contents and names never are.
+
+The sends (reply, push, multicast, loading animation) go through the SDK's own
+HTTP client (``ApiClient.rest_client``: its connection pool, headers and error
+types) with the body as plain JSON: the generated ``MessagingApi`` methods
+re-validate every argument with pydantic and parse every answer into models,
+which cost more CPU than the rest of an answer together. The messages are the
+SDK's message models (from ``bot.render``) or their JSON dicts.
 """
 from __future__ import annotations
 
@@ -17,20 +24,14 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import urllib3
-from linebot.v3.messaging import (
-    ApiClient,
-    Configuration,
-    MessagingApi,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    ShowLoadingAnimationRequest,
-)
+from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from linebot.v3.messaging.exceptions import ApiException
 
 log = logging.getLogger("gonghao.gateway")
 
 REPLY_TOKEN_FRESH_SECONDS = 50
+REPLY, PUSH, MULTICAST = "/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/message/multicast"
+LOADING = "/v2/bot/chat/loading/start"
 RETRY_NAMESPACE = uuid.UUID("6f1c7c1e-8f0a-4a59-9a55-7d1f3c2b9e01")
 
 
@@ -58,6 +59,17 @@ def _header(headers, name: str) -> str:
     return ""
 
 
+def as_json(message) -> dict:
+    """A message as LINE's JSON: an SDK model's ``to_dict()``, a dict as it is."""
+    return message if isinstance(message, dict) else message.to_dict()
+
+
+def _text(body) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return body or ""
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return exc.status is None or exc.status >= 500 or exc.status == 429
@@ -74,6 +86,9 @@ class LineGateway:
         configuration.retries = 0  # we decide what is retried, never a reply
         self.client = ApiClient(configuration)
         self.api = MessagingApi(self.client)
+        self.base_url = base_url.rstrip("/")
+        self.headers = {**self.client.default_headers, "Content-Type": "application/json",
+                        "Accept": "application/json"}
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
@@ -93,14 +108,12 @@ class LineGateway:
         fresh = bool(reply_token) and (now - event_ms / 1000.0) < REPLY_TOKEN_FRESH_SECONDS
         if fresh:
             try:
-                response = self.api.reply_message_with_http_info(
-                    ReplyMessageRequest(reply_token=reply_token, messages=list(messages)),
-                    _request_timeout=self.timeout)
+                response = self._post(REPLY, {"replyToken": reply_token, "messages": [as_json(m) for m in messages]})
                 request_id = _header(response.headers, "x-line-request-id")
                 log.info("reply sent request_id=%s", request_id)
                 return Sent("reply", request_id)
             except ApiException as exc:
-                if maybe_sent and exc.status == 400 and b"reply token" in (exc.body or b"").lower():
+                if maybe_sent and exc.status == 400 and "reply token" in _text(exc.body).lower():
                     log.info("reply token already used by an earlier attempt; not sending again")
                     return Sent("reply")
                 log.warning("reply refused status=%s request_id=%s; pushing instead", exc.status,
@@ -114,17 +127,23 @@ class LineGateway:
     # -- push and multicast -------------------------------------------------------
     def push(self, to: str, messages: Sequence, key: str) -> Sent:
         """Pushes with ``X-Line-Retry-Key`` = key, retrying transient failures with that key."""
-        request = PushMessageRequest(to=to, messages=list(messages))
-        return self._with_retries("push", key, lambda: self.api.push_message_with_http_info(
-            request, x_line_retry_key=key, _request_timeout=self.timeout))
+        body = {"to": to, "messages": [as_json(m) for m in messages]}
+        return self._with_retries("push", key, lambda: self._post(PUSH, body, key))
 
     def multicast(self, to: Sequence[str], messages: Sequence, key: str) -> Sent:
         """Multicasts to at most 500 users with a retry key."""
         if len(to) > 500:
             raise ValueError("multicast takes at most 500 users")
-        request = MulticastRequest(to=list(to), messages=list(messages))
-        return self._with_retries("multicast", key, lambda: self.api.multicast_with_http_info(
-            request, x_line_retry_key=key, _request_timeout=self.timeout))
+        body = {"to": list(to), "messages": [as_json(m) for m in messages]}
+        return self._with_retries("multicast", key, lambda: self._post(MULTICAST, body, key))
+
+    def _post(self, path: str, body: dict, retry_key: Optional[str] = None, timeout: Optional[float] = None):
+        """One POST with an explicit timeout; ``ApiException`` (status, headers, body) unless 2xx."""
+        headers = {**self.headers, "X-Line-Retry-Key": retry_key} if retry_key else dict(self.headers)
+        response = self.client.rest_client.request("POST", self.base_url + path, headers=headers, body=body,
+                                                   _request_timeout=timeout or self.timeout)
+        response.headers = response.getheaders()
+        return response
 
     def _with_retries(self, method: str, key: str, call) -> Sent:
         delay = 0.5
@@ -169,9 +188,7 @@ class LineGateway:
     def show_loading(self, user_id: str, seconds: int = 5) -> None:
         """Shows the typing animation while a slow answer is prepared (best effort)."""
         try:
-            self.api.show_loading_animation_with_http_info(
-                ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds),
-                _request_timeout=min(self.timeout, 3.0))
+            self._post(LOADING, {"chatId": user_id, "loadingSeconds": seconds}, timeout=min(self.timeout, 3.0))
         except Exception as exc:
             log.info("loading animation not shown (%s)", type(exc).__name__)
 

@@ -59,14 +59,15 @@ def partition_of(user_id: Optional[str], partitions: int) -> int:
 
 
 class RedisEventQueue:
-    def __init__(self, redis, partitions: int = 8):
+    def __init__(self, redis, partitions: int = 8, prefix: str = PREFIX):
         self.redis = redis
         self.partitions = partitions
+        self.prefix = prefix
         self._accept = redis.register_script(_ACCEPT)
         self._groups_ready = False
 
     def stream(self, partition: int) -> str:
-        return f"{PREFIX}events:{partition}"
+        return f"{self.prefix}events:{partition}"
 
     def ensure_groups(self) -> None:
         if self._groups_ready:
@@ -88,7 +89,7 @@ class RedisEventQueue:
         for event in events:
             args += [event["webhookEventId"], self.stream(partition_of(event_user(event), self.partitions)),
                      json.dumps(event, ensure_ascii=False, separators=(",", ":"))]
-        return [bool(x) for x in self._accept(keys=[f"{PREFIX}seen:"], args=args)]
+        return [bool(x) for x in self._accept(keys=[f"{self.prefix}seen:"], args=args)]
 
     def backlog(self) -> int:
         return sum(self.redis.xlen(self.stream(p)) for p in range(self.partitions))

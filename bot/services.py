@@ -1,12 +1,14 @@
 """Everything a request or a worker needs, built once from the configuration."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Optional
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config, normalise_database_url
@@ -62,6 +64,54 @@ class Users:
             return s.get(LineUser, user_id)
 
 
+class AcceptedEventLog:
+    """Writes the answered events' records in batches (one INSERT per second, not one per event).
+
+    No message text is kept: only the id, the user, the type and the times.
+    """
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.pending: list[dict] = []
+        self.lock = threading.Lock()
+        self.thread: Optional[threading.Thread] = None
+        self.closed = threading.Event()
+
+    def add(self, event: dict) -> None:
+        row = {"webhook_event_id": event["webhookEventId"], "user_id": event_user(event),
+               "event_type": event.get("type", ""), "event_timestamp": int(event.get("timestamp") or 0),
+               "is_redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
+               "payload": "{}", "status": "done", "received_at": datetime.now(timezone.utc),
+               "processed_at": datetime.now(timezone.utc)}
+        with self.lock:
+            self.pending.append(row)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="gh-accepted-log", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while not self.closed.wait(self.FLUSH_SECONDS):
+            self.flush()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            rows, self.pending = self.pending, []
+        if not rows:
+            return
+        try:
+            insert = pg_insert if self.db.url.startswith("postgresql") else sqlite_insert
+            with self.db.session() as s:
+                s.execute(insert(AcceptedEvent).on_conflict_do_nothing(), rows)  # executemany: one cached statement
+        except Exception:
+            log.exception("could not record %d answered events", len(rows))
+
+
 class Services:
     """Database, queue, conversation store, LINE gateway and the dialogs."""
 
@@ -74,32 +124,45 @@ class Services:
         if config.redis_url:
             import redis
 
+            # a connection per worker thread at most (redis-py's default pool stops at 100 and then raises)
             self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=3,
-                                              health_check_interval=30)
-            self.queue = RedisEventQueue(self.redis, config.partitions)
-            self.store = RedisConversationStore(self.redis)
+                                              health_check_interval=30, max_connections=config.worker_threads + 32)
+            self.queue = RedisEventQueue(self.redis, config.partitions, config.redis_prefix)
+            self.store = RedisConversationStore(self.redis, config.redis_prefix)
         else:
             self.queue = SqlEventQueue(self.db)
             self.store = SqlConversationStore(self.db)
         self.gateway = LineGateway(config.channel_access_token, config.line_api_base_url,
                                    timeout=config.line_timeout, pool_size=max(8, config.worker_threads))
         self.users = Users(self.db, self.gateway)
+        from storage.staff import TownshipGroups
+
+        self.township_group = TownshipGroups(self.db)  # town code -> group, as staff imported (dialogs.calculator)
+        self.accepted_log = AcceptedEventLog(self.db)
         self.conversation = build_conversation()
 
     def record_accepted(self, event: dict) -> None:
         """Keeps the record of an event the Redis worker answered (the SQL queue already has it)."""
-        if self.redis is None:
-            return
-        try:
-            with self.db.session() as s:
-                s.add(AcceptedEvent(
-                    webhook_event_id=event["webhookEventId"], user_id=event_user(event),
-                    event_type=event.get("type", ""), event_timestamp=int(event.get("timestamp") or 0),
-                    is_redelivery=bool((event.get("deliveryContext") or {}).get("isRedelivery")),
-                    payload=json.dumps({"type": event.get("type")}), status="done",
-                    processed_at=datetime.now(timezone.utc)))
-        except IntegrityError:
-            pass
+        if self.redis is not None:
+            self.accepted_log.add(event)
+
+    def start_reminders(self) -> None:
+        """Sends due reminders from a thread of this process (the worker, or the embedded default)."""
+        from bot.reminders import run_reminders_forever
+
+        self.reminders_stop = threading.Event()
+        threading.Thread(target=run_reminders_forever, args=(self, self.reminders_stop),
+                         name="gh-reminders", daemon=True).start()
+
+    def close(self) -> None:
+        """Stops background work and releases connections (tests, console)."""
+        if getattr(self, "reminders_stop", None) is not None:
+            self.reminders_stop.set()
+        worker = getattr(self, "inprocess_worker", None)
+        if worker is not None:
+            worker.stop()
+        self.accepted_log.close()
+        self.db.engine.dispose()
 
     def health(self) -> dict:
         status = {"database": self.db.ping()}

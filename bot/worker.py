@@ -9,6 +9,8 @@ LINE from showing it twice.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -22,49 +24,128 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from bot.gateway import DeliveryFailed, retry_key_for
-from bot.queue import CONSUMER, GROUP, PREFIX, RedisEventQueue, SqlEventQueue, event_user
-from bot.render import render
+from bot.queue import CONSUMER, GROUP, RedisEventQueue, SqlEventQueue, event_user
+from bot.render import render_json
 from dialogs.messages import from_dict, to_dict
 
 log = logging.getLogger("gonghao.worker")
 
 LOADING_AFTER_SECONDS = 1.5
-GATHER_SECONDS = 0.03
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+REORDER_SECONDS = 0.25
+
+
+class LoadingAnimations:
+    """Shows LINE's loading animation to a user whose answer is taking more than a moment.
+
+    ``watch(user)`` when work on an event starts, ``done(ticket)`` once it is answered; one
+    timer thread shows the animation for the tickets still open ``after`` seconds later.
+    An answer that comes at once, as nearly all do, costs no call (an event that waited in
+    the queue is answered at once too: the animation would only flash before the answer).
+    """
+
+    def __init__(self, show: Callable[[str], None], after: float = LOADING_AFTER_SECONDS):
+        self.show = show
+        self.after = after
+        self.cond = threading.Condition()
+        self.heap: list = []  # (due, ticket, user)
+        self.open: set[int] = set()
+        self.tickets = itertools.count()
+        self.thread: Optional[threading.Thread] = None
+        self.senders: Optional[ThreadPoolExecutor] = None
+
+    def watch(self, user_id: str) -> int:
+        ticket = next(self.tickets)
+        with self.cond:
+            heapq.heappush(self.heap, (time.monotonic() + self.after, ticket, user_id))
+            self.open.add(ticket)
+            if self.thread is None:
+                self.senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gh-loading")
+                self.thread = threading.Thread(target=self._run, name="gh-loading-timer", daemon=True)
+                self.thread.start()
+        return ticket
+
+    def done(self, ticket: int) -> None:
+        with self.cond:
+            self.open.discard(ticket)
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                now = time.monotonic()
+                if not self.heap or self.heap[0][0] > now:
+                    self.cond.wait(self.heap[0][0] - now if self.heap else self.after)
+                    continue
+                _due, ticket, user_id = heapq.heappop(self.heap)
+                if ticket not in self.open:
+                    continue
+                self.open.discard(ticket)
+            self.senders.submit(self.show, user_id)
 
 
 class EventProcessor:
     """Processes one event end to end (decide, record, deliver)."""
 
+    MARK_ATTEMPTS = 4
+
     def __init__(self, services):
         self.services = services
+        self.loading = LoadingAnimations(lambda user_id: self.services.gateway.show_loading(user_id))
 
-    def process(self, event: dict) -> None:
-        store, gateway = self.services.store, self.services.gateway
+    def process(self, event: dict, ack: Optional[Callable] = None) -> bool:
+        """Decides, records and sends the answer to one event.
+
+        Three writes on Redis: the delivery record and the state read together; the answer
+        and the new state written together (with status ``attempting``: the send follows);
+        ``sent`` written with ``ack(pipe)``, the queue's acknowledgement, when the store can
+        (then True).
+        """
+        store = self.services.store
         event_id = event["webhookEventId"]
         user_id = event_user(event)
-        record = store.delivery(event_id)
+        record, state = store.delivery_and_state(event_id, user_id)
         if record is None:
             if event.get("mode") == "standby":
-                return  # another channel is active: send nothing
-            if user_id and time.time() - event.get("timestamp", 0) / 1000 > LOADING_AFTER_SECONDS:
-                gateway.show_loading(user_id)
-            state, messages = self.decide(event, user_id)
-            record = {"reply_token": event.get("replyToken"), "timestamp": event.get("timestamp", 0),
-                      "messages": [to_dict(m) for m in messages], "status": "pending"}
-            store.record(event_id, user_id, state, record)
+                return False  # another channel is active: send nothing
+            ticket = self.loading.watch(user_id) if user_id else None
+            try:
+                state, messages = self.decide(event, user_id, state)
+                record = {"reply_token": event.get("replyToken"), "timestamp": event.get("timestamp", 0),
+                          "messages": [to_dict(m) for m in messages], "status": "pending"}
+                store.record(event_id, user_id, state, record, status="attempting" if messages else "pending")
+                if not messages:
+                    return False
+                return self.deliver(event_id, user_id, record, False, ack)
+            finally:
+                if ticket is not None:
+                    self.loading.done(ticket)
         if record.get("status") == "sent" or not record.get("messages"):
-            return
+            return False
         maybe_sent = record.get("status") == "attempting"
         store.mark(event_id, "attempting")
-        sent = gateway.deliver(user_id, record.get("reply_token"), int(record.get("timestamp") or 0),
-                               render([from_dict(m) for m in record["messages"]]),
-                               key=retry_key_for(event_id), maybe_sent=maybe_sent)
-        store.mark(event_id, "sent", sent.method, sent.request_id)
+        return self.deliver(event_id, user_id, record, maybe_sent, ack)
 
-    def decide(self, event: dict, user_id: Optional[str]):
+    def deliver(self, event_id: str, user_id: Optional[str], record: dict, maybe_sent: bool,
+                ack: Optional[Callable]) -> bool:
+        sent = self.services.gateway.deliver(user_id, record.get("reply_token"), int(record.get("timestamp") or 0),
+                                             render_json([from_dict(m) for m in record["messages"]]),
+                                             key=retry_key_for(event_id), maybe_sent=maybe_sent)
+        for attempt in range(1, self.MARK_ATTEMPTS + 1):  # LINE has it: losing this write would send it again
+            try:
+                return self.services.store.mark(event_id, "sent", sent.method, sent.request_id, also=ack)
+            except Exception as exc:
+                if attempt == self.MARK_ATTEMPTS:
+                    raise
+                log.warning("could not record event %s as sent (%s); trying again", event_id, type(exc).__name__)
+                time.sleep(0.2 * 2 ** attempt)
+        return False
+
+    def decide(self, event: dict, user_id: Optional[str], state: Optional[dict]):
         from handlers import dispatch
 
-        state = self.services.store.load_state(user_id) if user_id else None
         try:
             return dispatch(event, self.services, state)
         except Exception:
@@ -133,6 +214,35 @@ class UserSerialDispatcher:
         self.pool.shutdown(wait=True, cancel_futures=False)
 
 
+class ReorderBuffer:
+    """Holds very fresh events for a moment, so that events sent at the same moment are taken in timestamp order.
+
+    An event is ripe ``REORDER_SECONDS`` after its LINE timestamp (or after it arrived,
+    if our clock is behind LINE's). Events from LINE usually arrive later than that,
+    so in production nothing waits; only near-simultaneous bursts are put in order.
+    """
+
+    def __init__(self, window: float = REORDER_SECONDS):
+        self.window = window
+        self.items: list = []  # (ripe_at, timestamp_ms, payload)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, timestamp_ms: int, payload, now: Optional[float] = None) -> None:
+        now = time.time() if now is None else now
+        self.items.append((min(timestamp_ms / 1000.0, now) + self.window, timestamp_ms, payload))
+
+    def ripe(self, now: Optional[float] = None) -> list:
+        """The payloads whose moment has come, in timestamp order."""
+        now = time.time() if now is None else now
+        ready = [item for item in self.items if item[0] <= now]
+        if not ready:
+            return []
+        self.items = [item for item in self.items if item[0] > now]
+        return [payload for _ripe, _ts, payload in sorted(ready, key=lambda item: item[1])]
+
+
 class RedisWorker:
     """The ``worker`` process: leases partitions, reads their streams, answers."""
 
@@ -148,43 +258,69 @@ class RedisWorker:
         self.dispatcher = UserSerialDispatcher(threads or services.config.worker_threads)
         self.max_in_flight = (threads or services.config.worker_threads) * 4
         self.owned: set[int] = set()
-        self.active: set[str] = set()  # stream entry ids being processed
+        self.handing_over: set[int] = set()  # owned, no longer read, released once idle
+        self._release_script = self.redis.register_script(_RELEASE)
+        self.active: set[tuple[str, str]] = set()  # (stream, entry id) held or being processed
         self.active_lock = threading.Lock()
+        self.buffer = ReorderBuffer()
         self.stopping = threading.Event()
 
     # -- leases ------------------------------------------------------------------
     def _lease_key(self, p: int) -> str:
-        return f"{PREFIX}lease:{p}"
+        return f"{self.queue.prefix}lease:{p}"
 
     def refresh_leases(self) -> set[int]:
-        """Renews held partitions and takes a fair share of free ones; returns new ones."""
+        """Renews held partitions and takes a fair share of free ones; returns new ones.
+
+        A worker holding more than its share (another worker has started) hands the
+        extra partitions over: it stops reading them, finishes what it took from them,
+        then lets their leases go for the newcomer to take.
+        """
         now = time.time()
-        self.redis.zadd(f"{PREFIX}workers", {self.id: now})
-        self.redis.zremrangebyscore(f"{PREFIX}workers", 0, now - self.LEASE_SECONDS)
-        workers = max(1, self.redis.zcard(f"{PREFIX}workers"))
+        self.redis.zadd(f"{self.queue.prefix}workers", {self.id: now})
+        self.redis.zremrangebyscore(f"{self.queue.prefix}workers", 0, now - self.LEASE_SECONDS)
+        workers = max(1, self.redis.zcard(f"{self.queue.prefix}workers"))
         share = -(-self.queue.partitions // workers)
         for p in list(self.owned):
             key = self._lease_key(p)
             if self.redis.get(key) == self.id.encode():
-                self.redis.pexpire(key, self.LEASE_SECONDS * 1000)
+                self.redis.pexpire(key, int(self.LEASE_SECONDS * 1000))
             else:
                 self.owned.discard(p)
+        self.handing_over &= self.owned
+        keep = sorted(self.owned - self.handing_over)
+        if len(keep) > share:
+            self.handing_over.update(keep[share:])
+            log.info("worker %s hands partitions %s over", self.id, sorted(self.handing_over))
         new = set()
         for p in range(self.queue.partitions):
             if len(self.owned) >= share:
                 break
-            if p not in self.owned and self.redis.set(self._lease_key(p), self.id, nx=True, px=self.LEASE_SECONDS * 1000):
+            if p not in self.owned and self.redis.set(self._lease_key(p), self.id, nx=True, px=int(self.LEASE_SECONDS * 1000)):
                 self.owned.add(p)
                 new.add(p)
         return new
 
     def release_leases(self) -> None:
         for p in self.owned:
-            key = self._lease_key(p)
-            if self.redis.get(key) == self.id.encode():
-                self.redis.delete(key)
-        self.redis.zrem(f"{PREFIX}workers", self.id)
+            self._release(p)
+        self.redis.zrem(f"{self.queue.prefix}workers", self.id)
         self.owned.clear()
+        self.handing_over.clear()
+
+    def _release(self, p: int) -> None:
+        self._release_script(keys=[self._lease_key(p)], args=[self.id])
+
+    def hand_over(self) -> None:
+        """Lets go of the partitions being handed over once nothing taken from them is in flight."""
+        with self.active_lock:
+            busy = {stream for stream, _entry in self.active}
+        for p in sorted(self.handing_over):
+            if self.queue.stream(p) not in busy:
+                self._release(p)
+                self.owned.discard(p)
+                self.handing_over.discard(p)
+                log.info("worker %s handed partition %d over", self.id, p)
 
     # -- reading -------------------------------------------------------------------
     def read(self, streams: dict, block_ms: Optional[int], count: int) -> list:
@@ -214,32 +350,36 @@ class RedisWorker:
                 last = entries[-1][1]
 
     def dispatch(self, entries: list) -> None:
-        batch = []
+        """Holds new entries in the reorder buffer, then submits whatever is ripe."""
         with self.active_lock:
             for stream, entry_id, event in entries:
-                if entry_id not in self.active:
-                    self.active.add(entry_id)
-                    batch.append((stream, event, entry_id))
-        for stream, event, entry_id in sorted(batch, key=lambda x: x[1].get("timestamp", 0)):
+                if (stream, entry_id) not in self.active:  # ids are per stream: the pair is unique
+                    self.active.add((stream, entry_id))
+                    self.buffer.add(int(event.get("timestamp") or 0), (stream, event, entry_id))
+        for stream, event, entry_id in self.buffer.ripe():
             user = event_user(event) or event.get("webhookEventId")
             self.dispatcher.submit(user, lambda s=stream, e=event, i=entry_id: self._run(s, e, i),
                                    event.get("timestamp", 0))
 
     def _run(self, stream: str, event: dict, entry_id: str) -> None:
-        try:
-            self.processor.process(event)
-            self.services.record_accepted(event)
-            pipe = self.redis.pipeline(transaction=False)
+        def ack(pipe):
             pipe.xack(stream, GROUP, entry_id)
             pipe.xdel(stream, entry_id)
-            pipe.execute()
+
+        try:
+            acked = self.processor.process(event, ack)
+            self.services.record_accepted(event)
+            if not acked:
+                pipe = self.redis.pipeline(transaction=False)
+                ack(pipe)
+                pipe.execute()
         except DeliveryFailed as exc:
             log.warning("event %s kept for a later attempt: %s", event.get("webhookEventId"), exc)
         except Exception:
             log.exception("event %s kept for a later attempt", event.get("webhookEventId"))
         finally:
             with self.active_lock:
-                self.active.discard(entry_id)
+                self.active.discard((stream, entry_id))
 
     # -- the loop ---------------------------------------------------------------------
     def run(self, stop_after: Optional[float] = None) -> None:
@@ -249,33 +389,44 @@ class RedisWorker:
         log.info("worker %s started", self.id)
         try:
             while not self.stopping.is_set():
-                now = time.time()
-                if stop_after is not None and now - started > stop_after:
-                    break
-                if now - last_lease > self.LEASE_SECONDS / 3:
-                    self.recover(self.refresh_leases())
-                    last_lease = now
-                if now - last_retry > self.RETRY_PENDING_SECONDS:
-                    self.recover(self.owned)
-                    last_retry = now
-                if not self.owned:
+                try:
+                    last_lease, last_retry = self._step(last_lease, last_retry)
+                except Exception:
+                    log.exception("worker loop failed (Redis unreachable?); trying again in 1s")
                     self.stopping.wait(1)
-                    continue
-                self.dispatcher.wait_below(self.max_in_flight, 0.5)
-                room = self.max_in_flight - self.dispatcher.in_flight
-                if room <= 0:
-                    continue
-                streams = {self.queue.stream(p): ">" for p in sorted(self.owned)}
-                entries = self.read(streams, 200, min(room, 500))
-                if entries and len(entries) < min(room, 500):
-                    time.sleep(GATHER_SECONDS)  # let events sent at the same moment arrive, then sort them
-                    entries += self.read(streams, None, min(room, 500) - len(entries))
-                if entries:
-                    self.dispatch(entries)
+                if stop_after is not None and time.time() - started > stop_after:
+                    break
         finally:
             self.dispatcher.wait_idle(30)
             self.release_leases()
             log.info("worker %s stopped", self.id)
+
+    def _step(self, last_lease: float, last_retry: float) -> tuple[float, float]:
+        """One turn of the loop: leases, recovery, then read and dispatch."""
+        now = time.time()
+        if now - last_lease > self.LEASE_SECONDS / 3:
+            self.recover(self.refresh_leases())
+            last_lease = now
+        if now - last_retry > self.RETRY_PENDING_SECONDS:
+            self.recover(self.owned)
+            last_retry = now
+        if self.handing_over:
+            self.hand_over()
+        reading = sorted(self.owned - self.handing_over)
+        if not reading:
+            self.dispatch([])  # what the reorder buffer holds still goes out
+            self.stopping.wait(0.05 if self.handing_over else 1)
+            return last_lease, last_retry
+        self.dispatcher.wait_below(self.max_in_flight, 0.5)
+        room = self.max_in_flight - self.dispatcher.in_flight - len(self.buffer)
+        entries = []
+        if room > 0:
+            streams = {self.queue.stream(p): ">" for p in reading}
+            entries = self.read(streams, 20 if len(self.buffer) else 200, min(room, 500))
+        elif len(self.buffer):
+            time.sleep(0.01)
+        self.dispatch(entries)
+        return last_lease, last_retry
 
     def stop(self, *_args) -> None:
         self.stopping.set()
@@ -293,6 +444,7 @@ class InProcessWorker:
         self.stopping = threading.Event()
         self.active: set[str] = set()
         self.active_lock = threading.Lock()
+        self.buffer = ReorderBuffer()
         self.queue.listeners.append(self.wake.set)
         self.thread = threading.Thread(target=self.run, name="gh-inprocess-worker", daemon=True)
 
@@ -303,7 +455,6 @@ class InProcessWorker:
     def run(self) -> None:
         while not self.stopping.is_set():
             self.wake.clear()
-            time.sleep(GATHER_SECONDS)  # let events sent at the same moment arrive, then sort them
             try:
                 with self.active_lock:
                     busy = list(self.active)
@@ -312,12 +463,14 @@ class InProcessWorker:
                 log.exception("cannot read the queue; trying again")
                 self.stopping.wait(2)
                 continue
-            for event in events:
-                with self.active_lock:
+            with self.active_lock:
+                for event in events:
                     self.active.add(event["webhookEventId"])
+                    self.buffer.add(int(event.get("timestamp") or 0), event)
+            for event in self.buffer.ripe():
                 user = event_user(event) or event["webhookEventId"]
                 self.dispatcher.submit(user, lambda e=event: self._run(e), event.get("timestamp", 0))
-            self.wake.wait(0.5 if not events else 0.05)
+            self.wake.wait(0.02 if len(self.buffer) else 0.5)
 
     def _run(self, event: dict) -> None:
         event_id = event["webhookEventId"]
@@ -357,4 +510,9 @@ def run_worker(services) -> None:
     worker = RedisWorker(services)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
-    worker.run()
+    if services.config.reminders:
+        services.start_reminders()
+    try:
+        worker.run()
+    finally:
+        services.close()

@@ -21,6 +21,7 @@ from dialogs.messages import Card, Choice, Message, Text
 from dialogs.text import command_key, looks_like_question, tidy
 
 MAX_REFUSALS = 3
+BUTTON_VALUE = re.compile(r"[a-z_]+:[\w:.-]*")  # what a tapped button sends, e.g. "change:mobile"
 NOT_SURE = "not_sure"
 
 CANCEL_WORDS = {"取消", "cancel", "離開", "結束", "quit", "exit", "stop"}
@@ -30,11 +31,16 @@ HELP_WORDS = {"說明", "help", "幫助", "使用說明", "?", "？"}
 
 
 class Refused(Exception):
-    """An answer that a validator does not accept; the message says why."""
+    """An answer that a validator does not accept; the message says why.
 
-    def __init__(self, message: str):
+    ``counts=False`` for answers that are not mistakes (e.g. "more" to page
+    through buttons): they do not bring the offer of the program office closer.
+    """
+
+    def __init__(self, message: str, counts: bool = True):
         super().__init__(message)
         self.message = message
+        self.counts = counts
 
 
 @dataclass
@@ -161,6 +167,7 @@ class Intent:
     phrases: Iterable[str]  # msgids in English and their zh_TW forms are both matched
     action: Callable[[Context, str], Outcome]
     pattern: Optional[str] = None  # a regular expression over the tidied text (e.g. an invite code)
+    anywhere: bool = False  # also inside a dialog, which then asks its pending question again
 
     def matches(self, text: str) -> bool:
         if self.pattern and re.fullmatch(self.pattern, tidy(text), flags=re.IGNORECASE):
@@ -218,6 +225,10 @@ class Conversation:
         if active:
             if key in BACK_WORDS:
                 return self._back(active, state, ctx)
+            for intent in self.intents:
+                if intent.anywhere and intent.matches(text):
+                    outcome = intent.action(ctx, text)
+                    return state, list(outcome.messages) + self._ask(active, state, ctx, again=True)
             return self._in_dialog(active, state, text, ctx)
         return self._outside(text, ctx)
 
@@ -260,7 +271,7 @@ class Conversation:
         try:
             value = step.check(text, ctx)
         except Refused as refusal:
-            answer = self.answer_question(text, ctx, True)
+            answer = None if BUTTON_VALUE.fullmatch(text) else self.answer_question(text, ctx, True)
             if answer:
                 return state, answer + self._ask(dialog, state, ctx, again=True)
             return self._refuse(dialog, state, refusal, ctx)
@@ -278,6 +289,9 @@ class Conversation:
         return state, self._ask(dialog, state, ctx)
 
     def _refuse(self, dialog: Dialog, state: dict, refusal: Refused, ctx: Context):
+        state["data"] = ctx.data  # a validator may keep paging state there
+        if not refusal.counts:
+            return state, [Text(refusal.message)] + self._ask(dialog, state, ctx, again=True)
         state["attempts"] = int(state.get("attempts", 0)) + 1
         messages: list[Message] = [Text(refusal.message)]
         if state["attempts"] >= MAX_REFUSALS:

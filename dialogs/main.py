@@ -17,7 +17,10 @@ log = logging.getLogger("gonghao.dialogs")
 MENU = [
     (N_("Eligibility check"), "eligibility"),
     (N_("Proposal calculator"), "calculator"),
+    (N_("My letter of intent"), "my letter"),
+    (N_("Roster status"), "roster"),
     (N_("FAQ"), "faq"),
+    (N_("My data"), "my data"),
     (N_("Contact"), "contact"),
 ]
 
@@ -81,7 +84,8 @@ def _greeting_intent(ctx: Context, text: str) -> Outcome:
 
 def _core_intents() -> list[Intent]:
     return [
-        Intent("contact", [N_("contact"), "聯絡窗口", "聯絡方式", "聯絡", "客服", "電話", "contact us"], _contact_intent),
+        Intent("contact", [N_("contact"), "聯絡窗口", "聯絡方式", "聯絡", "客服", "電話", "contact us"], _contact_intent,
+               anywhere=True),
         Intent("greeting", ["hi", "hello", "你好", "您好", "嗨", "哈囉"], _greeting_intent),
     ]
 

@@ -24,50 +24,92 @@ class ConversationStore(Protocol):
     def load_state(self, user_id: str) -> Optional[dict]: ...
     def save_state(self, user_id: str, state: Optional[dict], ttl: int = STATE_TTL) -> None: ...
     def delivery(self, event_id: str) -> Optional[dict]: ...
-    def record(self, event_id: str, user_id: Optional[str], state: Optional[dict], delivery: dict) -> None: ...
-    def mark(self, event_id: str, status: str, method: str = "", request_id: str = "") -> None: ...
-
-
-def _delivery_dict(event_id, user_id, delivery) -> dict:
-    return {"event_id": event_id, "user_id": user_id, "status": "pending", **delivery}
+    def delivery_and_state(self, event_id: str, user_id: Optional[str]) -> tuple[Optional[dict], Optional[dict]]: ...
+    def record(self, event_id: str, user_id: Optional[str], state: Optional[dict], delivery: dict,
+               status: str = "pending") -> None: ...
+    def mark(self, event_id: str, status: str, method: str = "", request_id: str = "", also=None) -> bool: ...
+    def forget(self, user_id: str, session=None) -> None: ...
 
 
 class RedisConversationStore:
-    """State under ``gh:state:<user>``, delivery records under ``gh:dl:<event>``."""
+    """State under ``gh:state:<user>``; delivery records as hashes under ``gh:dl:<event>``."""
 
-    def __init__(self, redis):
+    def __init__(self, redis, prefix: str = "gh:"):
         self.redis = redis
+        self.prefix = prefix
 
     def load_state(self, user_id):
-        raw = self.redis.get(f"gh:state:{user_id}")
+        raw = self.redis.get(f"{self.prefix}state:{user_id}")
         return json.loads(raw) if raw else None
 
     def save_state(self, user_id, state, ttl=STATE_TTL):
         if state is None:
-            self.redis.delete(f"gh:state:{user_id}")
+            self.redis.delete(f"{self.prefix}state:{user_id}")
         else:
-            self.redis.set(f"gh:state:{user_id}", json.dumps(state, ensure_ascii=False), ex=ttl)
+            self.redis.set(f"{self.prefix}state:{user_id}", json.dumps(state, ensure_ascii=False), ex=ttl)
 
     def delivery(self, event_id):
-        raw = self.redis.get(f"gh:dl:{event_id}")
-        return json.loads(raw) if raw else None
+        return self._delivery(self.redis.hgetall(f"{self.prefix}dl:{event_id}"))
 
-    def record(self, event_id, user_id, state, delivery):
+    @staticmethod
+    def _delivery(raw):
+        if not raw:
+            return None
+        record = {k.decode(): v.decode() for k, v in raw.items()}
+        record["messages"] = json.loads(record.get("messages") or "[]")
+        record["timestamp"] = int(record.get("timestamp") or 0)
+        return record
+
+    def delivery_and_state(self, event_id, user_id):
+        """The event's delivery record and the user's state, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(f"{self.prefix}dl:{event_id}")
+        if user_id:
+            pipe.get(f"{self.prefix}state:{user_id}")
+        replies = pipe.execute()
+        state = json.loads(replies[1]) if user_id and replies[1] else None
+        return self._delivery(replies[0]), state
+
+    def record(self, event_id, user_id, state, delivery, status="pending"):
         pipe = self.redis.pipeline(transaction=True)
         if user_id and state is not None:
-            pipe.set(f"gh:state:{user_id}", json.dumps(state, ensure_ascii=False), ex=STATE_TTL)
-        pipe.set(f"gh:dl:{event_id}", json.dumps(_delivery_dict(event_id, user_id, delivery), ensure_ascii=False),
-                 ex=DELIVERY_TTL)
+            pipe.set(f"{self.prefix}state:{user_id}", json.dumps(state, ensure_ascii=False), ex=STATE_TTL)
+        key = f"{self.prefix}dl:{event_id}"
+        pipe.hset(key, mapping={
+            "event_id": event_id, "user_id": user_id or "", "status": status,
+            "reply_token": delivery.get("reply_token") or "", "timestamp": int(delivery.get("timestamp") or 0),
+            "messages": json.dumps(delivery.get("messages", []), ensure_ascii=False)})
+        pipe.expire(key, DELIVERY_TTL)
+        if user_id:
+            pipe.sadd(f"{self.prefix}dl_user:{user_id}", event_id)
+            pipe.expire(f"{self.prefix}dl_user:{user_id}", DELIVERY_TTL)
         pipe.execute()
 
-    def mark(self, event_id, status, method="", request_id=""):
-        key = f"gh:dl:{event_id}"
-        raw = self.redis.get(key)
-        if not raw:
-            return
-        record = json.loads(raw)
-        record.update(status=status, method=method or record.get("method"), request_id=request_id or record.get("request_id"))
-        self.redis.set(key, json.dumps(record, ensure_ascii=False), ex=DELIVERY_TTL)
+    def forget(self, user_id, session=None):
+        """Blanks what was answered to a user (the records hold their data) and drops their state."""
+        index = f"{self.prefix}dl_user:{user_id}"
+        pipe = self.redis.pipeline(transaction=True)
+        for event_id in self.redis.smembers(index):
+            key = f"{self.prefix}dl:{event_id.decode()}"
+            pipe.hset(key, mapping={"messages": "[]", "reply_token": ""})
+        pipe.delete(index, f"{self.prefix}state:{user_id}")
+        pipe.execute()
+
+    def mark(self, event_id, status, method="", request_id="", also=None):
+        """Sets the record's status; ``also(pipe)`` adds commands to the same MULTI (True when it did)."""
+        fields = {"status": status}
+        if method:
+            fields["method"] = method
+        if request_id:
+            fields["request_id"] = request_id
+        if also is None:
+            self.redis.hset(f"{self.prefix}dl:{event_id}", mapping=fields)
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(f"{self.prefix}dl:{event_id}", mapping=fields)
+        also(pipe)
+        pipe.execute()
+        return True
 
 
 class SqlConversationStore:
@@ -108,15 +150,27 @@ class SqlConversationStore:
                     "timestamp": row.event_timestamp, "messages": json.loads(row.messages),
                     "status": row.status, "method": row.method, "request_id": row.request_id}
 
-    def record(self, event_id, user_id, state, delivery):
+    def delivery_and_state(self, event_id, user_id):
+        return self.delivery(event_id), (self.load_state(user_id) if user_id else None)
+
+    def record(self, event_id, user_id, state, delivery, status="pending"):
         with self.db.session() as s:
             if user_id and state is not None:
                 self._put_state(s, user_id, state)
             s.add(Delivery(event_id=event_id, user_id=user_id, reply_token=delivery.get("reply_token"),
                            event_timestamp=delivery.get("timestamp") or 0,
-                           messages=json.dumps(delivery.get("messages", []), ensure_ascii=False), status="pending"))
+                           messages=json.dumps(delivery.get("messages", []), ensure_ascii=False), status=status))
 
-    def mark(self, event_id, status, method="", request_id=""):
+    def forget(self, user_id, session=None):
+        """The same in the database; inside the caller's session when given (one transaction)."""
+        if session is None:
+            with self.db.session() as s:
+                return self.forget(user_id, s)
+        session.execute(update(Delivery).where(Delivery.user_id == user_id).values(messages="[]", reply_token=None))
+        session.execute(delete(DialogState).where(DialogState.user_id == user_id))
+
+    def mark(self, event_id, status, method="", request_id="", also=None):
+        """Sets the record's status (``also``, the Redis queue's acknowledgement, does not apply here)."""
         values = {"status": status}
         if method:
             values["method"] = method
@@ -126,6 +180,7 @@ class SqlConversationStore:
             values["sent_at"] = datetime.now(timezone.utc)
         with self.db.session() as s:
             s.execute(update(Delivery).where(Delivery.event_id == event_id).values(**values))
+        return False
 
 
 def _aware(moment: datetime) -> datetime:

@@ -51,11 +51,6 @@ def require_production_backends():
     pytest.skip("PostgreSQL or Redis not reachable")
 
 
-def redis_db_number() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return 1 + int(worker.replace("gw", "") or 0) % 14
-
-
 @pytest.fixture(scope="session")
 def mock_line():
     from bot.mockline import MockLine
@@ -168,13 +163,12 @@ def make_config(backend: str, line_url: str, **extra) -> tuple[Config, dict]:
     else:
         require_production_backends()
         database_url, cleanup["schema"] = pg_schema_url()
-        redis_url = f"{REDIS_URL}/{redis_db_number()}"
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()
+        redis_url = REDIS_URL
+        extra.setdefault("redis_prefix", f"t{uuid.uuid4().hex[:10]}:")  # each test its own keys
+        cleanup["redis_prefix"] = extra["redis_prefix"]
     config = Config(channel_secret=SECRET, channel_access_token=TOKEN, line_api_base_url=line_url,
                     database_url=database_url, redis_url=redis_url, partitions=4, worker_threads=16,
-                    line_timeout=5.0, secret_key="test-secret-key", **extra)
+                    line_timeout=5.0, secret_key="test-secret-key", reminders=False, **extra)
     return config, cleanup
 
 
@@ -187,6 +181,13 @@ def cleanup_backend(cleanup: dict):
                 pass
     if "schema" in cleanup:
         drop_pg_schema(cleanup["schema"])
+    if "redis_prefix" in cleanup:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=cleanup["redis_prefix"] + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
 
 
 @pytest.fixture(params=["embedded", "production"])
@@ -205,7 +206,5 @@ def bot(request, line):
     yield harness
     if request.param == "production":
         harness.stop_worker()
-    else:
-        services.inprocess_worker.stop()
-    services.db.engine.dispose()
+    services.close()
     cleanup_backend(cleanup)
