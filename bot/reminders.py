@@ -90,14 +90,16 @@ class RedisRateLimit:
 
     SLOT = 0.1
 
-    def __init__(self, redis, rate: float = CALLS_PER_SECOND, name: str = "multicast"):
+    def __init__(self, redis, rate: float = CALLS_PER_SECOND, name: str = "multicast", prefix: str = "gh:"):
         self.redis = redis
         self.per_slot = max(int(rate * self.SLOT * 0.9), 1)  # 11 slots touch a 1 s window: stay below it
-        self.prefix = f"gh:rl:{name}:"
+        self.prefix = f"{prefix}rl:{name}:"
 
     def take(self) -> None:
         while True:
-            slot = int(time.time() / self.SLOT)
+            seconds, micros = self.redis.time()  # Redis's clock: the same for every worker (and not frozen by tests)
+            now = seconds + micros / 1e6
+            slot = int(now / self.SLOT)
             key = self.prefix + str(slot)
             pipe = self.redis.pipeline()
             pipe.incr(key)
@@ -105,7 +107,7 @@ class RedisRateLimit:
             count = pipe.execute()[0]
             if count <= self.per_slot:
                 return
-            time.sleep(max((slot + 1) * self.SLOT - time.time(), 0.001))
+            time.sleep(max((slot + 1) * self.SLOT - now, 0.001))
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -145,7 +147,8 @@ class ReminderSender:
         self.parallel = max(parallel, 1)
         if limiter is None:
             redis = getattr(services, "redis", None)
-            limiter = RedisRateLimit(redis) if redis is not None else _process_bucket()
+            limiter = (RedisRateLimit(redis, prefix=services.config.redis_prefix) if redis is not None
+                       else _process_bucket())
         self.limiter = limiter
         self.directory = directory
         self._quota: Optional[tuple[float, Optional[int], int]] = None
