@@ -775,5 +775,5 @@ INTENTS = [
     Intent("withdraw_letter", ["撤回", "撤回意向書", "withdraw", N_("Withdraw my letter")], _withdraw,
            pattern=r"withdraw:\d+"),
     Intent("correct_letter", ["更正", "更正意向書", "修改意向書", "correct", N_("Correct my letter")], _correct),
-    Intent("my_letter", ["我的意向書", "查看意向書", "my letter", N_("My letter of intent")], _my_letter),
+    Intent("my_letter", ["我的意向書", "查看意向書", "我的進度", "my letter", "my progress", N_("My letter of intent")], _my_letter),
 ]

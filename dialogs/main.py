@@ -13,21 +13,21 @@ from dialogs import contact as contact_info
 
 log = logging.getLogger("gonghao.dialogs")
 
-# The menu, in order: (label msgid, value sent when tapped). Intents below match the values.
+# The menu, in order: (label msgid, value sent when tapped, the intent that answers it).
 MENU = [
-    (N_("Eligibility check"), "eligibility"),
-    (N_("Proposal calculator"), "calculator"),
-    (N_("My letter of intent"), "my letter"),
-    (N_("Roster status"), "roster"),
-    (N_("FAQ"), "faq"),
-    (N_("My data"), "my data"),
-    (N_("Contact"), "contact"),
+    (N_("Eligibility check"), "eligibility", "eligibility"),
+    (N_("Proposal calculator"), "calculator", "calculator"),
+    (N_("My letter of intent"), "my letter", "my_letter"),
+    (N_("Roster status"), "roster", "roster"),
+    (N_("FAQ"), "faq", "faq"),
+    (N_("My data"), "my data", "my_data"),
+    (N_("Contact"), "contact", "contact"),
 ]
 
 
 def menu_choices(ctx: Context) -> list[Choice]:
     available = _available_intents()
-    return [Choice(_(label), value) for label, value in MENU if value in available]
+    return [Choice(_(label), value) for label, value, intent in MENU if intent in available]
 
 
 def menu(ctx: Context) -> list[Message]:
