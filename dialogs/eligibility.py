@@ -472,7 +472,19 @@ def _finish(ctx: Context) -> Outcome:
         "at": now().isoformat(timespec="seconds"),
     }
     ctx.data["screening"] = record
+    _keep(ctx, record)
     return Outcome(messages=screening_messages(result, edition), data={"screening": record})
+
+
+def _keep(ctx: Context, record: dict) -> None:
+    """Stores the answers so that a letter sent later carries them (needs the bot's database)."""
+    db = getattr(ctx.services, "db", None)
+    if db is None:
+        return
+    from storage.letters import save_screening
+
+    with db.session() as s:
+        save_screening(s, ctx.user_id, record)
 
 
 def screening_messages(result: Screening, edition: Edition) -> list[Message]:

@@ -512,6 +512,7 @@ def _submit(ctx: Context) -> Outcome:
         _apply_values(letter, ctx.values)
         letter.undertakings = undertakings_json()
         letter.undertakings_at = now
+        letter.screening = store.latest_screening(s, ctx.user_id) or letter.screening  # 資格檢查 goes with it
         letter.status = store.SUBMITTED
         letter.version = (letter.version or 0) + 1
         letter.submitted_at = now

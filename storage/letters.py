@@ -182,6 +182,31 @@ class Consent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ScreeningRecord(Base):
+    """An owner's latest eligibility screening (資格檢查): it goes with their letter when they send one."""
+
+    __tablename__ = "screenings"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record: Mapped[str] = mapped_column(Text)  # JSON: answers, outcome, edition, at
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def save_screening(session: Session, user_id: str, record: dict) -> None:
+    """Keeps the owner's latest screening (one row per LINE user)."""
+    row = session.get(ScreeningRecord, user_id)
+    text = json.dumps(record, ensure_ascii=False)
+    if row is None:
+        session.add(ScreeningRecord(user_id=user_id, record=text))
+    else:
+        row.record, row.at = text, utcnow()
+
+
+def latest_screening(session: Session, user_id: str) -> Optional[str]:
+    row = session.get(ScreeningRecord, user_id)
+    return row.record if row is not None else None
+
+
 class PreviousProgram(Base):
     """An enterprise of an earlier or conflicting program, from a list staff import."""
 
@@ -369,6 +394,7 @@ def delete_user_data(session: Session, user_id: str, store=None) -> dict:
         session.execute(delete(LetterVersion).where(LetterVersion.letter_id.in_(ids)))
         session.execute(delete(Letter).where(Letter.id.in_(ids)))
     session.execute(delete(Consent).where(Consent.user_id == user_id))
+    session.execute(delete(ScreeningRecord).where(ScreeningRecord.user_id == user_id))
     members = session.execute(delete(CaseMember).where(CaseMember.user_id == user_id)).rowcount
     session.execute(delete(CodeAttempt).where(CodeAttempt.user_id == user_id))
     user = session.get(LineUser, user_id)

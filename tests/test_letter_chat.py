@@ -370,3 +370,19 @@ def test_warnings_cite_the_rule_and_do_not_refuse(chat):
     bot.says(OWNER_ID, "上一步")
     assert bot.says(OWNER_ID, "上一步")[0] == "今年企業是否參與或申請其他政府相關輔導或補助計畫？"
     assert bot.says(OWNER_ID, "沒有") == ["聯絡人是哪一位？請輸入全名。"]
+
+
+def test_the_screening_answers_go_with_the_letter(chat):
+    bot = chat
+    case = make_case(bot.services)
+    said = bot.says(OWNER_ID, "資格檢查")
+    assert "您的事業有哪一種登記" in said[-1]
+    steps = 0
+    while bot.services.store.load_state(OWNER_ID).get("dialog") and steps < 12:
+        buttons = last_buttons(bot, OWNER_ID)
+        no = [value for label, value in buttons if label in ("否", "公司登記")]
+        bot.says(OWNER_ID, no[0] if no else "5")
+        steps += 1
+    join_and_fill(bot, OWNER_ID, case.owner_code)
+    record = json.loads(letter_row(bot.services, OWNER_ID, case.id).screening)
+    assert record["outcome"] == "eligible" and record["answers"]["employees"] == 5
