@@ -88,5 +88,22 @@ def _register_optional_commands():
 
 _register_optional_commands()
 
+from bot.reminders_cli import reminders as _reminders_commands  # noqa: E402
+main.add_command(_reminders_commands)
+
+from bot.case_commands import case_group  # noqa: E402
+
+main.add_command(case_group)
+
+from bot.richmenu_cli import richmenu as _richmenu_commands  # noqa: E402
+
+main.add_command(_richmenu_commands)
+
+from bot.staff_cli import export_command, import_command, staff_group  # noqa: E402
+
+main.add_command(staff_group)
+main.add_command(export_command)
+main.add_command(import_command)
+
 if __name__ == "__main__":
     main()

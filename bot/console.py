@@ -23,6 +23,8 @@ def flex_lines(node, lines: list, actions: list) -> None:
     """Flattens a Flex component tree into text lines and numbered buttons."""
     if isinstance(node, dict):
         kind = node.get("type")
+        if kind == "bubble" and lines and lines[-1] != "—":  # the cards of a carousel, one after the other
+            lines.append("—")
         if kind == "text" and node.get("text", "").strip():
             lines.append(node["text"])
         elif kind == "button":

@@ -66,7 +66,16 @@ class Image:
     kind: str = field(default="image", init=False)
 
 
-Message = Union[Text, Card, Link, Image]
+@dataclass(frozen=True)
+class Carousel:
+    """Cards side by side (a LINE Flex carousel: at most 12 per message, the renderer keeps it under 50 KB)."""
+
+    cards: tuple[Card, ...]
+    alt: str = ""
+    kind: str = field(default="carousel", init=False)
+
+
+Message = Union[Text, Card, Link, Image, Carousel]
 
 
 def to_dict(message: Message) -> dict:
@@ -80,6 +89,8 @@ def from_dict(data: dict) -> Message:
     kind = data.pop("kind")
     if kind == "text":
         return Text(data["text"], tuple(Choice(**c) for c in data.get("choices", ())))
+    if kind == "carousel":
+        return Carousel(tuple(from_dict(c) for c in data.get("cards", ())), data.get("alt", ""))
     if kind == "card":
         return Card(
             title=data["title"],

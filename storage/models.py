@@ -88,3 +88,6 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[Optional[str]] = mapped_column(String(128))
     detail: Mapped[Optional[str]] = mapped_column(Text)
+from storage import reminders  # noqa: E402,F401
+from storage import letters  # noqa: E402,F401
+from storage import staff  # noqa: E402,F401
