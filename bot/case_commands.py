@@ -15,14 +15,9 @@ import click
 
 
 def _database():
-    from bot.config import Config, normalise_database_url
-    from storage.db import Database
+    from bot.services import database_from_env
 
-    config = Config.from_env()
-    db = Database(normalise_database_url(config.database_url))
-    if config.database_url.startswith("sqlite") or not config.uses_redis:
-        db.upgrade()  # the embedded default keeps its schema up to date itself
-    return config, db
+    return database_from_env()
 
 
 def _case_or_fail(session, case_id: int):

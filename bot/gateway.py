@@ -7,21 +7,27 @@
 - An explicit timeout on every call; connections are pooled and reused.
 - ``x-line-request-id`` is logged; message contents and names never are.
 
-The sends (reply, push, multicast, loading animation) go through the SDK's own
-HTTP client (``ApiClient.rest_client``: its connection pool, headers and error
-types) with the body as plain JSON: the generated ``MessagingApi`` methods
-re-validate every argument with pydantic and parse every answer into models,
-which cost more CPU than the rest of an answer together. The messages are the
-SDK's message models (from ``bot.render``) or their JSON dicts.
+The sends (reply, push, multicast, loading animation) and the profile are plain
+JSON over keep-alive ``http.client`` connections kept in a small pool, with the
+SDK's headers and its ``ApiException`` for refusals: the generated ``MessagingApi``
+methods re-validate every argument with pydantic and parse every answer into
+models, and urllib3 adds its own layers; together they cost more CPU than the
+rest of an answer. The messages are the SDK's message models (from
+``bot.render``) or their JSON dicts. Quota look-ups still use ``MessagingApi``.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import random
+import ssl
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
+from urllib.parse import quote, urlsplit
 
 import urllib3
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
@@ -73,7 +79,81 @@ def _text(body) -> str:
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return exc.status is None or exc.status >= 500 or exc.status == 429
-    return isinstance(exc, (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError, OSError))
+    return isinstance(exc, (urllib3.exceptions.HTTPError, http.client.HTTPException, TimeoutError, ConnectionError,
+                            OSError))
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict  # names lower-cased
+    data: bytes
+
+
+class Connections:
+    """Keep-alive HTTP/1.1 connections to the API host, each used by one thread at a time.
+
+    A connection the server has closed while it sat idle is noticed before reuse (it
+    reads as ready) and replaced; an error during a request closes the connection and
+    is raised, never retried here (the gateway decides: a reply is never retried).
+    """
+
+    def __init__(self, base_url: str, timeout: float, keep: int):
+        parts = urlsplit(base_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.keep = keep
+        self.idle: list = []
+        self.lock = threading.Lock()
+        self.context = ssl.create_default_context() if self.https else None
+
+    def _take(self, timeout: float):
+        conn = None
+        with self.lock:
+            if self.idle:
+                conn = self.idle.pop()
+        if conn is not None and conn.sock is not None and urllib3.util.wait.wait_for_read(conn.sock, timeout=0.0):
+            conn.close()  # closed by the server (or something unexpected is waiting): a new one
+            conn = None
+        if conn is None:
+            if self.https:
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+            else:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        elif conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        conn.timeout = timeout
+        return conn
+
+    def request(self, method: str, path: str, body: Optional[bytes], headers: dict,
+                timeout: Optional[float] = None) -> Response:
+        conn = self._take(timeout or self.timeout)
+        try:
+            conn.request(method, self.prefix + path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            with self.lock:
+                if len(self.idle) < self.keep:
+                    self.idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
 
 
 class LineGateway:
@@ -87,8 +167,8 @@ class LineGateway:
         self.client = ApiClient(configuration)
         self.api = MessagingApi(self.client)
         self.base_url = base_url.rstrip("/")
-        self.headers = {**self.client.default_headers, "Content-Type": "application/json",
-                        "Accept": "application/json"}
+        self.connections = Connections(self.base_url, timeout, pool_size)
+        self.headers = {**self.client.default_headers, "Accept": "application/json"}
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
@@ -139,10 +219,19 @@ class LineGateway:
 
     def _post(self, path: str, body: dict, retry_key: Optional[str] = None, timeout: Optional[float] = None):
         """One POST with an explicit timeout; ``ApiException`` (status, headers, body) unless 2xx."""
-        headers = {**self.headers, "X-Line-Retry-Key": retry_key} if retry_key else dict(self.headers)
-        response = self.client.rest_client.request("POST", self.base_url + path, headers=headers, body=body,
-                                                   _request_timeout=timeout or self.timeout)
-        response.headers = response.getheaders()
+        headers = {**self.headers, "Content-Type": "application/json"}
+        if retry_key:
+            headers["X-Line-Retry-Key"] = retry_key
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return self._call("POST", path, data, headers, timeout)
+
+    def _call(self, method: str, path: str, data: Optional[bytes], headers: dict,
+              timeout: Optional[float] = None) -> Response:
+        response = self.connections.request(method, path, data, headers, timeout or self.timeout)
+        if not 200 <= response.status <= 299:
+            exc = ApiException(status=response.status, reason=http.client.responses.get(response.status, ""))
+            exc.body, exc.headers = response.data, response.headers
+            raise exc
         return response
 
     def _with_retries(self, method: str, key: str, call) -> Sent:
@@ -179,8 +268,8 @@ class LineGateway:
     def profile_language(self, user_id: str) -> Optional[str]:
         """The language of a user's LINE profile, or None when it cannot be had."""
         try:
-            profile = self.api.get_profile(user_id, _request_timeout=self.timeout)
-            return profile.language
+            response = self._call("GET", f"/v2/bot/profile/{quote(user_id, safe='')}", None, dict(self.headers))
+            return json.loads(response.data).get("language")
         except Exception as exc:
             log.info("profile unavailable (%s)", type(exc).__name__)
             return None

@@ -3,7 +3,7 @@
 Limits kept here: at most 5 messages per call (texts are merged to fit), text at
 most 5,000 UTF-16 units (longer texts are split), quick reply at most 13 items
 with labels of at most 20 characters, postback data at most 300, altText at
-most 1,500, a Flex bubble well under 30 KB.
+most 1,500, a Flex bubble well under 30 KB, a carousel of at most 12 bubbles and 50 KB.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from linebot.v3.messaging import (
     FlexBox,
     FlexBubble,
     FlexButton,
+    FlexCarousel,
     FlexMessage,
     FlexSeparator,
     FlexText,
@@ -25,7 +26,7 @@ from linebot.v3.messaging import (
     URIAction,
 )
 
-from dialogs.messages import Card, Choice, Image, Link, Message, Text
+from dialogs.messages import Card, Carousel, Choice, Image, Link, Message, Text
 
 MAX_MESSAGES = 5
 MAX_TEXT_UNITS = 5000
@@ -35,6 +36,8 @@ MAX_BUTTON_LABEL = 40
 MAX_DATA = 300
 MAX_ALT = 1500
 MAX_BUBBLE_BYTES = 30_000
+MAX_BUBBLES = 12
+MAX_CAROUSEL_BYTES = 50_000
 
 
 def utf16_units(text: str) -> int:
@@ -107,6 +110,34 @@ def render(messages: Sequence[Message]) -> list:
     return out
 
 
+def render_json(messages: Sequence[Message]) -> list[dict]:
+    """The same answer as LINE's JSON: equal to ``[m.to_dict() for m in render(messages)]``.
+
+    Texts, nearly every answer, are written as dicts directly: building the SDK's pydantic
+    models and turning them back into dicts cost more than the rest of an answer. Cards,
+    carousels, links and images go through the models.
+    """
+    out: list[dict] = []
+    for message in fit(messages):
+        if isinstance(message, Text):
+            out.extend(_text_json(message))
+        else:
+            out.extend(m.to_dict() for m in render_one(message))
+    if len(out) > MAX_MESSAGES:  # as render(): keep the end, which carries the buttons
+        out = out[: MAX_MESSAGES - 1] + [out[-1]]
+    return out
+
+
+def _text_json(message: Text) -> list[dict]:
+    rendered = [{"type": "text", "text": part} for part in split_text(message.text)]
+    if message.choices:
+        rendered[-1]["quickReply"] = {"items": [
+            {"type": "action", "action": {"type": "postback", "label": clip(c.label, MAX_LABEL),
+                                          "data": clip(c.value, MAX_DATA), "displayText": clip(c.label, 300)}}
+            for c in message.choices[:MAX_QUICK_REPLIES]]}
+    return rendered
+
+
 def render_one(message: Message) -> list:
     if isinstance(message, Text):
         parts = split_text(message.text)
@@ -115,6 +146,8 @@ def render_one(message: Message) -> list:
         return rendered
     if isinstance(message, Card):
         return [card_flex(message)]
+    if isinstance(message, Carousel):
+        return [carousel_flex(message)]
     if isinstance(message, Link):
         return [link_flex(message)]
     if isinstance(message, Image):
@@ -126,7 +159,7 @@ def _text(text: str, **kw) -> FlexText:
     return FlexText(text=text or " ", wrap=True, **kw)
 
 
-def card_flex(card: Card) -> FlexMessage:
+def card_bubble(card: Card) -> FlexBubble:
     rows = []
     for i, (label, value) in enumerate(card.rows):
         action = card.row_actions[i] if i < len(card.row_actions) else None
@@ -144,11 +177,36 @@ def card_flex(card: Card) -> FlexMessage:
         footer = FlexBox(layout="vertical", spacing="sm", contents=[
             FlexButton(action=postback(a, MAX_BUTTON_LABEL), style="primary" if i == 0 else "secondary", height="sm")
             for i, a in enumerate(card.actions)])
-    bubble = FlexBubble(body=body, footer=footer)
-    alt = clip(card.title + "\n" + "\n".join(f"{k}: {v}" for k, v in card.rows), MAX_ALT)
+    return FlexBubble(body=body, footer=footer)
+
+
+def _card_alt(card: Card) -> str:
+    return card.title + "\n" + "\n".join(f"{k}: {v}" for k, v in card.rows)
+
+
+def _json_bytes(node) -> int:
+    return len(json.dumps(node.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def card_flex(card: Card) -> FlexMessage:
+    bubble = card_bubble(card)
+    alt = clip(_card_alt(card), MAX_ALT)
     if len(json.dumps(bubble.to_dict(), ensure_ascii=False).encode()) > MAX_BUBBLE_BYTES:
         return TextMessage(text=clip(alt, MAX_TEXT_UNITS))
     return FlexMessage(alt_text=alt, contents=bubble)
+
+
+def carousel_flex(carousel: Carousel):
+    """At most 12 bubbles and 50 KB: bubbles too large alone are left out, then the last ones until it fits."""
+    cards = [c for c in carousel.cards[:MAX_BUBBLES]]
+    bubbles = [(c, card_bubble(c)) for c in cards]
+    bubbles = [(c, b) for c, b in bubbles if _json_bytes(b) <= MAX_BUBBLE_BYTES]
+    while len(bubbles) > 1 and _json_bytes(FlexCarousel(contents=[b for _c, b in bubbles])) > MAX_CAROUSEL_BYTES:
+        bubbles.pop()
+    alt = carousel.alt or "\n\n".join(_card_alt(c) for c in cards)
+    if not bubbles:
+        return TextMessage(text=clip(alt, MAX_TEXT_UNITS))
+    return FlexMessage(alt_text=clip(alt, MAX_ALT), contents=FlexCarousel(contents=[b for _c, b in bubbles]))
 
 
 def link_flex(link: Link) -> FlexMessage:

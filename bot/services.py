@@ -7,8 +7,8 @@ import time
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config, normalise_database_url
@@ -35,9 +35,7 @@ class Users:
         cached = self._locales.get(user_id)
         if cached:
             return cached
-        with self.db.session() as s:
-            user = s.get(LineUser, user_id)
-            locale = user.locale if user else None
+        locale = self._lookup([user_id]).get(user_id)
         if locale is None:
             language = self.gateway.profile_language(user_id)
             locale = normalise_locale(language)
@@ -46,11 +44,31 @@ class Users:
                     s.add(LineUser(user_id=user_id, language=language, locale=locale))
             except IntegrityError:
                 pass
-        with self._lock:
-            if len(self._locales) > 100_000:
-                self._locales.clear()
-            self._locales[user_id] = locale
+        self._remember({user_id: locale})
         return locale
+
+    def prefetch(self, user_ids) -> None:
+        """Loads the locales of the users not cached yet in one query (the worker, for each batch it reads)."""
+        missing = list({u for u in user_ids if u and u not in self._locales})
+        if missing:
+            self._remember(self._lookup(missing))
+
+    def _lookup(self, user_ids: list) -> dict:
+        """{user: locale} for those of the users the database knows (one autocommit query)."""
+        with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if self.db.url.startswith("postgresql"):
+                found = conn.exec_driver_sql("SELECT user_id, locale FROM line_users WHERE user_id = ANY(%s)",
+                                             (list(user_ids),)).all()
+            else:
+                found = conn.execute(select(LineUser.user_id, LineUser.locale)
+                                     .where(LineUser.user_id.in_(user_ids))).all()
+        return {user_id: locale for user_id, locale in found if locale}
+
+    def _remember(self, locales: dict) -> None:
+        with self._lock:
+            if len(self._locales) + len(locales) > 100_000:
+                self._locales.clear()
+            self._locales.update(locales)
 
     def set_followed(self, user_id: str, followed: bool) -> None:
         self.locale(user_id)
@@ -79,12 +97,14 @@ class AcceptedEventLog:
         self.thread: Optional[threading.Thread] = None
         self.closed = threading.Event()
 
+    COLUMNS = ("webhook_event_id", "user_id", "event_type", "event_timestamp", "is_redelivery", "payload", "status",
+               "received_at", "processed_at")
+    PG_TYPES = ("text", "text", "text", "bigint", "boolean", "text", "text", "timestamptz", "timestamptz")
+
     def add(self, event: dict) -> None:
-        row = {"webhook_event_id": event["webhookEventId"], "user_id": event_user(event),
-               "event_type": event.get("type", ""), "event_timestamp": int(event.get("timestamp") or 0),
-               "is_redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
-               "payload": "{}", "status": "done", "received_at": datetime.now(timezone.utc),
-               "processed_at": datetime.now(timezone.utc)}
+        now = datetime.now(timezone.utc)
+        row = (event["webhookEventId"], event_user(event), event.get("type", ""), int(event.get("timestamp") or 0),
+               bool((event.get("deliveryContext") or {}).get("isRedelivery")), "{}", "done", now, now)
         with self.lock:
             self.pending.append(row)
             if self.thread is None:
@@ -105,9 +125,16 @@ class AcceptedEventLog:
         if not rows:
             return
         try:
-            insert = pg_insert if self.db.url.startswith("postgresql") else sqlite_insert
-            with self.db.session() as s:
-                s.execute(insert(AcceptedEvent).on_conflict_do_nothing(), rows)  # executemany: one cached statement
+            if self.db.url.startswith("postgresql"):  # one statement, a column of values per array
+                columns = ", ".join(self.COLUMNS)
+                arrays = ", ".join(f"%s::{kind}[]" for kind in self.PG_TYPES)
+                with self.db.engine.begin() as conn:
+                    conn.exec_driver_sql(f"INSERT INTO accepted_events ({columns}) SELECT * FROM unnest({arrays}) "
+                                         "ON CONFLICT DO NOTHING", tuple(list(column) for column in zip(*rows)))
+            else:
+                with self.db.session() as s:
+                    s.execute(sqlite_insert(AcceptedEvent).on_conflict_do_nothing(),
+                              [dict(zip(self.COLUMNS, row)) for row in rows])
         except Exception:
             log.exception("could not record %d answered events", len(rows))
 
@@ -172,3 +199,12 @@ class Services:
             except Exception:
                 status["redis"] = False
         return status
+
+
+def database_from_env():
+    """(config, database) for a staff command; the embedded default keeps its schema up to date itself."""
+    config = Config.from_env()
+    db = Database(normalise_database_url(config.database_url))
+    if config.database_url.startswith("sqlite") or not config.uses_redis:
+        db.upgrade()
+    return config, db

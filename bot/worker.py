@@ -9,7 +9,6 @@ LINE from showing it twice.
 """
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import logging
@@ -31,59 +30,66 @@ from dialogs.messages import from_dict, to_dict
 log = logging.getLogger("gonghao.worker")
 
 LOADING_AFTER_SECONDS = 1.5
+REORDER_SECONDS = 0.25
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
-REORDER_SECONDS = 0.25
+"""  # lets a lease go only if it is still ours
 
 
 class LoadingAnimations:
     """Shows LINE's loading animation to a user whose answer is taking more than a moment.
 
-    ``watch(user)`` when work on an event starts, ``done(ticket)`` once it is answered; one
-    timer thread shows the animation for the tickets still open ``after`` seconds later.
-    An answer that comes at once, as nearly all do, costs no call (an event that waited in
-    the queue is answered at once too: the animation would only flash before the answer).
+    ``watch(user)`` when work on an event starts, ``done(ticket)`` once it is answered; a
+    timer thread, looking a few times a second while anything is being worked on, shows the
+    animation for the tickets still open ``after`` seconds later. An answer that comes at
+    once, as nearly all do, costs no call (an event that waited in the queue is answered at
+    once too: the animation would only flash before the answer).
     """
 
-    def __init__(self, show: Callable[[str], None], after: float = LOADING_AFTER_SECONDS):
+    def __init__(self, show: Callable[[str], None], after: float = LOADING_AFTER_SECONDS, tick: float = 0.25):
         self.show = show
         self.after = after
-        self.cond = threading.Condition()
-        self.heap: list = []  # (due, ticket, user)
-        self.open: set[int] = set()
+        self.tick = tick
+        self.lock = threading.Lock()
+        self.open: dict[int, tuple[float, str]] = {}  # ticket -> (due, user)
         self.tickets = itertools.count()
         self.thread: Optional[threading.Thread] = None
         self.senders: Optional[ThreadPoolExecutor] = None
 
     def watch(self, user_id: str) -> int:
         ticket = next(self.tickets)
-        with self.cond:
-            heapq.heappush(self.heap, (time.monotonic() + self.after, ticket, user_id))
-            self.open.add(ticket)
+        due = time.monotonic() + self.after
+        with self.lock:
+            self.open[ticket] = (due, user_id)
             if self.thread is None:
-                self.senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gh-loading")
+                if self.senders is None:
+                    self.senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gh-loading")
                 self.thread = threading.Thread(target=self._run, name="gh-loading-timer", daemon=True)
                 self.thread.start()
         return ticket
 
     def done(self, ticket: int) -> None:
-        with self.cond:
-            self.open.discard(ticket)
+        with self.lock:
+            self.open.pop(ticket, None)
 
     def _run(self) -> None:
+        idle_since = time.monotonic()
         while True:
-            with self.cond:
-                now = time.monotonic()
-                if not self.heap or self.heap[0][0] > now:
-                    self.cond.wait(self.heap[0][0] - now if self.heap else self.after)
+            time.sleep(self.tick)
+            now = time.monotonic()
+            with self.lock:
+                if not self.open:
+                    if now - idle_since > 2.0:  # nothing to watch for a while: stop until the next watch()
+                        self.thread = None
+                        return
                     continue
-                _due, ticket, user_id = heapq.heappop(self.heap)
-                if ticket not in self.open:
-                    continue
-                self.open.discard(ticket)
-            self.senders.submit(self.show, user_id)
+                idle_since = now
+                due = [(ticket, user) for ticket, (at, user) in self.open.items() if at <= now]
+                for ticket, _user in due:
+                    del self.open[ticket]
+            for _ticket, user_id in due:
+                self.senders.submit(self.show, user_id)
 
 
 class EventProcessor:
@@ -95,13 +101,13 @@ class EventProcessor:
         self.services = services
         self.loading = LoadingAnimations(lambda user_id: self.services.gateway.show_loading(user_id))
 
-    def process(self, event: dict, ack: Optional[Callable] = None) -> bool:
+    def process(self, event: dict, ack: Optional[tuple] = None) -> bool:
         """Decides, records and sends the answer to one event.
 
-        Three writes on Redis: the delivery record and the state read together; the answer
-        and the new state written together (with status ``attempting``: the send follows);
-        ``sent`` written with ``ack(pipe)``, the queue's acknowledgement, when the store can
-        (then True).
+        Three round trips to Redis: the delivery record and the state read together; the
+        answer and the new state written together (with status ``attempting``: the send
+        follows); ``sent`` written with ``ack`` = (stream, group, entry id), the queue's
+        acknowledgement, when the store can (then True).
         """
         store = self.services.store
         event_id = event["webhookEventId"]
@@ -129,13 +135,13 @@ class EventProcessor:
         return self.deliver(event_id, user_id, record, maybe_sent, ack)
 
     def deliver(self, event_id: str, user_id: Optional[str], record: dict, maybe_sent: bool,
-                ack: Optional[Callable]) -> bool:
+                ack: Optional[tuple]) -> bool:
         sent = self.services.gateway.deliver(user_id, record.get("reply_token"), int(record.get("timestamp") or 0),
                                              render_json([from_dict(m) for m in record["messages"]]),
                                              key=retry_key_for(event_id), maybe_sent=maybe_sent)
         for attempt in range(1, self.MARK_ATTEMPTS + 1):  # LINE has it: losing this write would send it again
             try:
-                return self.services.store.mark(event_id, "sent", sent.method, sent.request_id, also=ack)
+                return self.services.store.mark(event_id, "sent", sent.method, sent.request_id, ack=ack)
             except Exception as exc:
                 if attempt == self.MARK_ATTEMPTS:
                     raise
@@ -195,10 +201,16 @@ class UserSerialDispatcher:
                 self.in_flight -= 1
                 self.idle.notify_all()
 
-    def wait_below(self, limit: int, timeout: float) -> None:
+    def wait_below(self, limit: int, timeout: float, resume: Optional[int] = None) -> None:
+        """When ``limit`` jobs are in flight, waits until no more than ``resume`` are (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
         with self.lock:
-            if self.in_flight >= limit:
-                self.idle.wait(timeout)
+            if self.in_flight < limit:
+                return
+            while self.in_flight > (limit - 1 if resume is None else resume):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.idle.wait(left):
+                    return
 
     def wait_idle(self, timeout: float = 30) -> bool:
         deadline = time.time() + timeout
@@ -356,22 +368,25 @@ class RedisWorker:
                 if (stream, entry_id) not in self.active:  # ids are per stream: the pair is unique
                     self.active.add((stream, entry_id))
                     self.buffer.add(int(event.get("timestamp") or 0), (stream, event, entry_id))
-        for stream, event, entry_id in self.buffer.ripe():
+        ripe = self.buffer.ripe()
+        if ripe:
+            try:  # the users' locales in one query, not one per user
+                self.services.users.prefetch([event_user(event) for _stream, event, _entry in ripe])
+            except Exception:
+                log.warning("could not prefetch locales", exc_info=True)
+        for stream, event, entry_id in ripe:
             user = event_user(event) or event.get("webhookEventId")
             self.dispatcher.submit(user, lambda s=stream, e=event, i=entry_id: self._run(s, e, i),
                                    event.get("timestamp", 0))
 
     def _run(self, stream: str, event: dict, entry_id: str) -> None:
-        def ack(pipe):
-            pipe.xack(stream, GROUP, entry_id)
-            pipe.xdel(stream, entry_id)
-
         try:
-            acked = self.processor.process(event, ack)
+            acked = self.processor.process(event, (stream, GROUP, entry_id))
             self.services.record_accepted(event)
             if not acked:
                 pipe = self.redis.pipeline(transaction=False)
-                ack(pipe)
+                pipe.xack(stream, GROUP, entry_id)
+                pipe.xdel(stream, entry_id)
                 pipe.execute()
         except DeliveryFailed as exc:
             log.warning("event %s kept for a later attempt: %s", event.get("webhookEventId"), exc)
@@ -417,7 +432,8 @@ class RedisWorker:
             self.dispatch([])  # what the reorder buffer holds still goes out
             self.stopping.wait(0.05 if self.handing_over else 1)
             return last_lease, last_retry
-        self.dispatcher.wait_below(self.max_in_flight, 0.5)
+        # at the limit, read again once half has been answered: fewer, larger reads
+        self.dispatcher.wait_below(self.max_in_flight, 0.5, resume=self.max_in_flight // 2)
         room = self.max_in_flight - self.dispatcher.in_flight - len(self.buffer)
         entries = []
         if room > 0:

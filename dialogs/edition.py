@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+import time as time_module
 from typing import Any, Iterable, Optional, Union
 
 import yaml
@@ -928,8 +929,27 @@ def edition_files(dirs: Optional[Iterable[Union[str, Path]]] = None) -> list[Pat
     return found
 
 
+_RECENT_SECONDS = 1.0
+_recent: dict = {}  # the default folder's editions, re-read at most once a second (every answer asks)
+
+
 def all_editions(dirs: Optional[Iterable[Union[str, Path]]] = None) -> list[Edition]:
-    """Every edition in ``dirs`` (default: storage/editions), oldest first; raises on a broken file."""
+    """Every edition in ``dirs`` (default: storage/editions), oldest first; raises on a broken file.
+
+    For the default folder the list is kept for a second: a file a staff member adds or
+    changes is seen within that second, and answers do not each list the folder.
+    """
+    if dirs is None:
+        stamp, editions = _recent.get("default", (0.0, None))
+        if editions is not None and time_module.monotonic() - stamp < _RECENT_SECONDS:
+            return editions
+        editions = _all_editions(None)
+        _recent["default"] = (time_module.monotonic(), editions)
+        return editions
+    return _all_editions(dirs)
+
+
+def _all_editions(dirs) -> list[Edition]:
     editions: dict[int, Edition] = {}
     for path in edition_files(dirs):
         edition = load_edition(path)

@@ -27,8 +27,30 @@ class ConversationStore(Protocol):
     def delivery_and_state(self, event_id: str, user_id: Optional[str]) -> tuple[Optional[dict], Optional[dict]]: ...
     def record(self, event_id: str, user_id: Optional[str], state: Optional[dict], delivery: dict,
                status: str = "pending") -> None: ...
-    def mark(self, event_id: str, status: str, method: str = "", request_id: str = "", also=None) -> bool: ...
+    def mark(self, event_id: str, status: str, method: str = "", request_id: str = "", ack=None) -> bool: ...
     def forget(self, user_id: str, session=None) -> None: ...
+
+
+# The writes of one event are each one script (atomic like MULTI, one command to send and parse).
+_RECORD = """
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+redis.call('HSET', KEYS[2], 'event_id', ARGV[4], 'user_id', ARGV[5], 'status', ARGV[6], 'reply_token', ARGV[7],
+           'timestamp', ARGV[8], 'messages', ARGV[9])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+return 1
+"""
+_MARK = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[1] ~= '' then
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[2], ARGV[2])
+end
+return 1
+"""
 
 
 class RedisConversationStore:
@@ -37,6 +59,8 @@ class RedisConversationStore:
     def __init__(self, redis, prefix: str = "gh:"):
         self.redis = redis
         self.prefix = prefix
+        self._record = redis.register_script(_RECORD)
+        self._mark = redis.register_script(_MARK)
 
     def load_state(self, user_id):
         raw = self.redis.get(f"{self.prefix}state:{user_id}")
@@ -71,19 +95,13 @@ class RedisConversationStore:
         return self._delivery(replies[0]), state
 
     def record(self, event_id, user_id, state, delivery, status="pending"):
-        pipe = self.redis.pipeline(transaction=True)
-        if user_id and state is not None:
-            pipe.set(f"{self.prefix}state:{user_id}", json.dumps(state, ensure_ascii=False), ex=STATE_TTL)
-        key = f"{self.prefix}dl:{event_id}"
-        pipe.hset(key, mapping={
-            "event_id": event_id, "user_id": user_id or "", "status": status,
-            "reply_token": delivery.get("reply_token") or "", "timestamp": int(delivery.get("timestamp") or 0),
-            "messages": json.dumps(delivery.get("messages", []), ensure_ascii=False)})
-        pipe.expire(key, DELIVERY_TTL)
-        if user_id:
-            pipe.sadd(f"{self.prefix}dl_user:{user_id}", event_id)
-            pipe.expire(f"{self.prefix}dl_user:{user_id}", DELIVERY_TTL)
-        pipe.execute()
+        """The answer (a hash, indexed by user for ``forget``) and the new state, in one atomic script."""
+        self._record(
+            keys=[f"{self.prefix}state:{user_id or ''}", f"{self.prefix}dl:{event_id}",
+                  f"{self.prefix}dl_user:{user_id or ''}"],
+            args=[json.dumps(state, ensure_ascii=False) if user_id and state is not None else "", STATE_TTL,
+                  DELIVERY_TTL, event_id, user_id or "", status, delivery.get("reply_token") or "",
+                  int(delivery.get("timestamp") or 0), json.dumps(delivery.get("messages", []), ensure_ascii=False)])
 
     def forget(self, user_id, session=None):
         """Blanks what was answered to a user (the records hold their data) and drops their state."""
@@ -95,21 +113,18 @@ class RedisConversationStore:
         pipe.delete(index, f"{self.prefix}state:{user_id}")
         pipe.execute()
 
-    def mark(self, event_id, status, method="", request_id="", also=None):
-        """Sets the record's status; ``also(pipe)`` adds commands to the same MULTI (True when it did)."""
-        fields = {"status": status}
+    def mark(self, event_id, status, method="", request_id="", ack=None):
+        """Sets the record's status; with ``ack`` = (stream, group, entry id), acknowledges and deletes
+        the queue entry in the same atomic script (then True)."""
+        fields = ["status", status]
         if method:
-            fields["method"] = method
+            fields += ["method", method]
         if request_id:
-            fields["request_id"] = request_id
-        if also is None:
-            self.redis.hset(f"{self.prefix}dl:{event_id}", mapping=fields)
-            return False
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(f"{self.prefix}dl:{event_id}", mapping=fields)
-        also(pipe)
-        pipe.execute()
-        return True
+            fields += ["request_id", request_id]
+        stream, group, entry_id = ack or ("", "", "")
+        self._mark(keys=[f"{self.prefix}dl:{event_id}", stream or f"{self.prefix}none"],
+                   args=[group, entry_id, *fields])
+        return ack is not None
 
 
 class SqlConversationStore:
@@ -169,8 +184,8 @@ class SqlConversationStore:
         session.execute(update(Delivery).where(Delivery.user_id == user_id).values(messages="[]", reply_token=None))
         session.execute(delete(DialogState).where(DialogState.user_id == user_id))
 
-    def mark(self, event_id, status, method="", request_id="", also=None):
-        """Sets the record's status (``also``, the Redis queue's acknowledgement, does not apply here)."""
+    def mark(self, event_id, status, method="", request_id="", ack=None):
+        """Sets the record's status (``ack``, the Redis queue's acknowledgement, does not apply here)."""
         values = {"status": status}
         if method:
             values["method"] = method

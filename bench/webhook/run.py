@@ -1,0 +1,771 @@
+"""Webhook throughput (issue 2, item 12): our bot against an echo bot in the SDK's example style, same run.
+
+    .venv/bin/python bench/webhook/run.py                  # a, b and c (about 5 minutes), then bench/RESULTS.md
+    .venv/bin/python bench/webhook/run.py --seconds 8 --scenarios a --no-write
+
+Scenarios, each with a mock LINE platform of its own (``python -m bot.mockline``, another process):
+
+(a) the mock answers at once: the echo bot on gunicorn sync 2, then ours (web: gunicorn gthread 2×8,
+    the Procfile's; 2 ``gonghao worker`` processes × 8 threads), then ours on sync 2 as well;
+(b) the mock answers in 100 ms: the echo bot on gunicorn gthread 2×8, then ours (gthread 2×8;
+    2 worker processes × 128 threads, so that many LINE calls are in flight);
+(c) the same as (b) for ours, with wrk paced to 80% of the rate ours answered in (b), for the
+    webhook's acknowledgement latency while the worker works; then again with the workers under
+    ``nice -n 19`` (how to run them on a machine shared with the web).
+
+For each bot: wrk (1 thread, 64 connections, ``post.lua``) posts signed bodies for a fixed time,
+one unique text event "聯絡窗口" each (a fresh webhookEventId and replyToken, timestamped a few
+seconds before, from a pool of a few thousand users the bot knows).
+
+Measured:
+- end-to-end events/s: events answered at the mock (accepted reply or push) divided by the time
+  from the first request (wrk's start) to the last accepted answer (the mock's clock, read over
+  ``GET /__stats``). For the echo bot this is its webhook rate; ours answers from the worker,
+  after the webhook's 200, so its time includes the worker draining the queue;
+- webhook acknowledgements: requests/s and latency percentiles as wrk saw them (2 s timeout,
+  LINE's limit);
+- exactly once: every event accepted (ours: every ``seen:`` key under the run's Redis prefix;
+  the echo bot: what it answered) must have exactly one accepted reply or push at the mock, found
+  by its reply token or its retry key; sends refused as repeats (reply token used twice, retry key
+  already accepted) are counted too;
+- CPU seconds per process group while each bot ran (from /proc), to see where the time goes.
+
+Our bot runs on PostgreSQL (a schema of its own, created, migrated with ``gonghao db upgrade`` and
+dropped) and Redis (a key prefix of its own, whose keys are deleted at the end: never FLUSHDB,
+the Redis is shared). Everything shares the machine's cores: compare the ratios of one run.
+``bench/webhook/notes.md``, when present, is appended to the section (the analysis).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot import line_events as le  # noqa: E402
+from bot.gateway import retry_key_for  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SECTION = "## Webhook throughput (issue 2)"
+PG_URL = os.environ.get("GONGHAO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("GONGHAO_BENCH_REDIS", "redis://127.0.0.1:6379")
+SECRET = "bench-channel-secret"
+TOKEN = "bench-access-token"
+TEXT = "聯絡窗口"
+PY = sys.executable
+GUNICORN = str(Path(PY).with_name("gunicorn"))
+CLK = os.sysconf("SC_CLK_TCK")
+REPLY, PUSH = "/v2/bot/message/reply", "/v2/bot/message/push"
+PARTITIONS = 8  # GONGHAO_PARTITIONS' default
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process with its output in a log file; stopped with SIGTERM (then SIGKILL) by its own pid."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, logdir: Path, cwd: Path = ROOT):
+        self.name = name
+        self.log_path = logdir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def children(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def cpu_seconds(pids) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK
+
+
+def pids_of(name: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+def wait_http(url: str, ok, timeout: float = 60, proc: Proc | None = None, data: bytes | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise SystemExit(f"{proc.name} exited early:\n{proc.tail()}")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=2) as r:
+                if ok(r.status):
+                    return
+        except urllib.error.HTTPError as e:
+            if ok(e.code):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up within {timeout} s" + (f":\n{proc.tail()}" if proc else ""))
+
+
+def mock_stats(url: str, keys: bool = False) -> dict:
+    with urllib.request.urlopen(f"{url}/__stats" + ("?keys=1" if keys else ""), timeout=30) as r:
+        return json.loads(r.read())
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    print("wrk is missing: apt-get install -y wrk", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "install", "-y", "wrk"], check=True)
+    path = shutil.which("wrk")
+    if not path:
+        raise SystemExit("wrk could not be installed")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# events
+# ---------------------------------------------------------------------------------------------
+
+def user_pool(users: int) -> list[str]:
+    """The same users for every bot and scenario of a run (and of every run)."""
+    rng = random.Random(2)
+    return [f"U{uuid.UUID(int=rng.getrandbits(128)).hex}" for _ in range(users)]
+
+
+class Bodies:
+    """A file of "signature<TAB>body" lines for post.lua, and how to find each event's answer at the mock."""
+
+    def __init__(self, path: Path, count: int, users: int, tag: str, seed: int):
+        pool = user_pool(users)
+        rng = random.Random(seed)
+        base = le.now_ms() - 5000
+        self.path = path
+        self.count = count
+        self.by_token: dict[str, str] = {}
+        self.by_key: dict[str, str] = {}
+        self.ids: list[str] = []
+        with open(path, "w", encoding="utf-8") as out:
+            for i in range(count):
+                user = rng.choice(pool)
+                token = f"rt-{user}-{tag}{i:x}"
+                event = le.text_event(user, TEXT, reply_token=token, timestamp=base + (i * 4000) // count)
+                event_id = event["webhookEventId"] = f"01{tag.upper()}{i:0{24 - len(tag)}X}"
+                body = le.envelope([event])
+                out.write(f"{le.sign(SECRET, body)}\t{body.decode()}\n")
+                self.by_token[token] = event_id
+                self.by_key[retry_key_for(event_id)] = event_id
+                self.ids.append(event_id)
+
+    def answers(self, keys: list) -> tuple[Counter, int]:
+        """(answers per event id, accepted sends that are none of ours)."""
+        per_event: Counter = Counter()
+        strangers = 0
+        for path, key, _to in keys:
+            event_id = (self.by_token if path == REPLY else self.by_key if path == PUSH else {}).get(key)
+            if event_id is None:
+                strangers += 1
+            else:
+                per_event[event_id] += 1
+        return per_event, strangers
+
+
+def run_wrk(wrk: str, url: str, bodies: Bodies, seconds: float, connections: int, pause_ms: float = 0) -> dict:
+    """wrk, 1 thread; ``pause_ms``: each connection waits that long between requests (a paced load)."""
+    env = dict(os.environ, BODIES=str(bodies.path), WRK_THREADS="1", WRK_DELAY_MS=str(int(pause_ms)))
+    out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "2s", "--latency",
+                          "-s", str(HERE / "post.lua"), url], env=env, capture_output=True, text=True,
+                         timeout=seconds + 60)
+    found = re.search(r"^WRK_JSON (.*)$", out.stdout, re.M)
+    if not found:
+        raise SystemExit(f"wrk said:\n{out.stdout}\n{out.stderr}")
+    result = json.loads(found.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["pause_ms"] = int(pause_ms)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the two bots
+# ---------------------------------------------------------------------------------------------
+
+def gunicorn_cmd(app: str, port: int, web: "Web") -> list[str]:
+    cmd = [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(web.workers), "--worker-class", web.kind,
+           "--backlog", "2048", "--log-level", "warning"]
+    if web.kind == "gthread":
+        cmd += ["--threads", str(web.threads)]
+    return cmd + [app]
+
+
+class Web:
+    """A gunicorn configuration, from "kind:workers:threads"."""
+
+    def __init__(self, spec: str):
+        kind, workers, threads = (spec.split(":") + ["1"])[:3]
+        self.kind, self.workers, self.threads = kind, int(workers), int(threads)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.workers}" + (f"×{self.threads}" if self.kind == "gthread" else "")
+
+
+class Run:
+    """Shared set-up: the database schema, the Redis prefixes, a temporary directory, the processes."""
+
+    def __init__(self, args):
+        self.args = args
+        self.id = uuid.uuid4().hex[:8]
+        self.tmp = Path(tempfile.mkdtemp(prefix="gh-bench-webhook-"))
+        self.schema = f"bench_webhook_{self.id}"
+        self.database_url = f"{PG_URL}?options=-csearch_path%3D{self.schema}"
+        self.prefixes: list[str] = []
+        self.procs: list[Proc] = []
+        self.mock_pid = 0
+        self.wrk = ensure_wrk()
+
+    def env(self, **extra) -> dict:
+        env = dict(os.environ, LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, GONGHAO_LOG_LEVEL="WARNING",
+                   PYTHONUNBUFFERED="1")
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start(self, name: str, cmd: list[str], env: dict, cwd: Path = ROOT) -> Proc:
+        proc = Proc(name, cmd, env, self.tmp, cwd)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, *procs: Proc) -> None:
+        for proc in procs:
+            proc.stop()
+            if proc in self.procs:
+                self.procs.remove(proc)
+
+    # -- PostgreSQL and Redis ------------------------------------------------------------------
+    def create_schema(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.schema}"')
+        subprocess.run([PY, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                       env=self.env(DATABASE_URL=self.database_url))
+        # the users are known to the bot (as after their follow event); each process looks each one up once
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True,
+                             options=f"-csearch_path={self.schema}") as conn:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO line_users (user_id, language, locale, followed, reminders_paused, "
+                                "created_at, updated_at) VALUES (%s, 'zh-Hant', 'zh_TW', true, false, now(), now())",
+                                [(u,) for u in user_pool(self.args.users)])
+
+    def drop_schema(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def redis(self):
+        import redis
+
+        return redis.Redis.from_url(REDIS_URL)
+
+    def seen(self, prefix: str) -> set[str]:
+        """The event ids our webhook accepted (queued) under a prefix."""
+        r = self.redis()
+        cut = len(prefix) + len("seen:")
+        return {key[cut:].decode() for key in r.scan_iter(match=f"{prefix}seen:*", count=2000)}
+
+    def clean_redis(self) -> int:
+        """Deletes this run's keys, by prefix (never FLUSHDB: the Redis is shared)."""
+        r = self.redis()
+        removed = 0
+        for prefix in self.prefixes:
+            batch = []
+            for key in r.scan_iter(match=f"{prefix}*", count=2000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    removed += r.unlink(*batch)
+                    batch = []
+            if batch:
+                removed += r.unlink(*batch)
+        return removed
+
+    def close(self) -> None:
+        for proc in list(self.procs):
+            proc.stop(5)
+        try:
+            self.clean_redis()
+        finally:
+            self.drop_schema()
+        if not self.args.keep_logs:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- the parts of a scenario -----------------------------------------------------------------
+    def mock(self, delay: float) -> tuple[Proc, str]:
+        port = free_port()
+        proc = self.start(f"mock-{int(delay * 1000)}ms", [PY, "-m", "bot.mockline", "--port", str(port), "--delay",
+                                                         str(delay), "--quiet", "--keep", "2000000"], self.env())
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/__stats", lambda s: s == 200, proc=proc)
+        self.mock_pid = proc.pid
+        return proc, url
+
+    def bodies(self, name: str, rate: float) -> Bodies:
+        count = int(rate * self.args.seconds) + 1000
+        tag = f"{name}{self.id[:4]}"
+        return Bodies(self.tmp / f"{name}.tsv", count, self.args.users, tag, seed=zlib.crc32(name.encode()))
+
+    def measure(self, label: str, mock_url: str, procs: dict[str, list[int]], bodies: Bodies, port: int,
+                accepted_ids, pause_ms: float = 0) -> dict:
+        """Runs wrk, waits for the answers to stop coming, and works out the figures."""
+        groups = {**procs, "mock": [self.mock_pid], "redis": pids_of("redis-server"), "postgres": pids_of("postgres")}
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        first = mock_stats(mock_url)
+        counts_before, sends_before_by = first["counts"], first["sends"]
+        sends_before = sum(sends_before_by.values())
+        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.time()
+        wrk = run_wrk(self.wrk, f"http://127.0.0.1:{port}/callback", bodies, self.args.seconds, self.args.connections,
+                      pause_ms)
+        wrk_done = time.time()
+        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        accepted = accepted_ids(wrk)  # None: the bot answers inside the request (nothing to wait for)
+        backlog = None
+        # wait for the answers: until every accepted event has one, or nothing new for a while
+        last_count, last_change = -1, time.time()
+        while accepted is not None:
+            stats = mock_stats(mock_url)
+            count = sum(stats["sends"].values()) - sends_before
+            if backlog is None:
+                backlog = len(accepted) - count  # queued but not yet answered when wrk stopped
+            if count != last_count:
+                last_count, last_change = count, time.time()
+            if count >= len(accepted) or time.time() - last_change > self.args.drain_timeout:
+                break
+            time.sleep(0.2)
+        time.sleep(self.args.settle)  # anything sent twice would arrive now
+        after = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        stats = mock_stats(mock_url, keys=True)
+        counts = {k: n - counts_before.get(k, 0) for k, n in stats["counts"].items()}
+        sends = {k: n - sends_before_by.get(k, 0) for k, n in stats["sends"].items()}
+        per_event, strangers = bodies.answers(stats["keys"])
+        missing = None
+        if accepted is None:  # what it acknowledged, it answered inside the request (or it failed the request)
+            accepted = set(per_event)
+            missing = max(0, wrk["requests"] - wrk["non2xx"] - len(per_event))
+        answered = {e for e in per_event if e in accepted}
+        last = stats["last_send"] or started
+        result = dict(
+            label=label, wrk=wrk, sent=wrk["requests"], accepted=len(accepted), answered=len(answered),
+            duplicates=sum(n - 1 for n in per_event.values() if n > 1),
+            missing=len(accepted - answered) if missing is None else missing,
+            answered_not_accepted=len(set(per_event) - accepted), strangers=strangers,
+            replies=sends.get("reply", 0), pushes=sends.get("push", 0),
+            refused_repeats=counts.get(f"{REPLY} 400", 0) + counts.get(f"{PUSH} 409", 0),
+            loading=counts.get("/v2/bot/chat/loading/start 202", 0),
+            profiles=counts.get("/v2/bot/profile/{userId} 200", 0),
+            e2e_seconds=last - started, wrk_seconds=wrk_done - started, backlog=backlog,
+            cpu={**{name: after[name] - before[name] for name in groups},
+                 "wrk": (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)},
+        )
+        # every distinct event answered counts (for the echo bot, also the requests in flight when wrk stopped)
+        result["e2e_rate"] = len(per_event) / result["e2e_seconds"] if result["e2e_seconds"] > 0 else 0.0
+        return result
+
+    def echo(self, name: str, mock_url: str, web: Web) -> dict:
+        port = free_port()
+        proc = self.start(f"{name}-web", gunicorn_cmd("echo_bot:app", port, web), self.env(LINE_API_BASE_URL=mock_url),
+                          cwd=HERE)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/", lambda s: True, proc=proc)  # any HTTP answer: it is up
+            bodies = self.bodies(name, self.args.rate_cap)
+            result = self.measure(f"echo bot, gunicorn {web}", mock_url, {"web": children(proc.pid)}, bodies, port,
+                                  lambda _wrk: None)
+            result["tracebacks"] = proc.tail(100000).count("Traceback")
+        finally:
+            self.stop(proc)
+        result.update(bot="echo", web=str(web))
+        return result
+
+    def ours(self, name: str, mock_url: str, web: Web, processes: int, worker_threads: int,
+             rate: Optional[float] = None, nice: int = 0) -> dict:
+        """Our bot; ``rate``: wrk paced to about that many requests per second (else as fast as it goes);
+        ``nice``: the worker processes run under ``nice -n``."""
+        prefix = f"bench:{self.id}:{name}:"
+        self.prefixes.append(prefix)
+        env = self.env(LINE_API_BASE_URL=mock_url, REDIS_URL=REDIS_URL, GONGHAO_REDIS_PREFIX=prefix,
+                       DATABASE_URL=self.database_url, GONGHAO_WORKER_THREADS=worker_threads)
+        port = free_port()
+        proc = self.start(f"{name}-web", gunicorn_cmd("bot:create_app()", port, web), env)
+        prefix_cmd = ["nice", "-n", str(nice)] if nice else []
+        workers = [self.start(f"{name}-worker{i}", prefix_cmd + [PY, "-m", "bot.cli", "worker"], env)
+                   for i in range(processes)]
+        spies = []
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz", lambda s: s == 200, proc=proc)
+            self.wait_for_leases(prefix, processes, workers)
+            pause_ms = 1000 * self.args.connections / rate if rate else 0
+            bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap)
+            if self.args.py_spy:
+                spy = str(Path(PY).with_name("py-spy"))
+                for pid in [w.pid for w in workers] + children(proc.pid)[1:]:
+                    spies.append(subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format",
+                                                   "raw", "--gil", "--nonblocking", "-o",
+                                                   f"{self.args.py_spy}/{name}-{pid}.txt"],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            label = f"our bot, gunicorn {web} + {processes} worker{'s' if processes > 1 else ''} × {worker_threads} threads"
+            if nice:
+                label += f" (nice -n {nice})"
+            if rate:
+                label += f", wrk paced to ~{rate:,.0f}/s"
+            result = self.measure(label, mock_url, {"web": children(proc.pid), "worker": [w.pid for w in workers]},
+                                  bodies, port, lambda _wrk: self.seen(prefix), pause_ms)
+            result["tracebacks"] = sum(p.tail(100000).count("Traceback") for p in [proc, *workers])
+        finally:
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+            self.stop(proc, *workers)
+        result.update(bot="ours", web=str(web), processes=processes, worker_threads=worker_threads, nice=nice)
+        return result
+
+    def wait_for_leases(self, prefix: str, processes: int, procs: list[Proc], timeout: float = 40):
+        """Until every partition is leased and each worker holds some (the second gets its share from the first)."""
+        r = self.redis()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for proc in procs:
+                if proc.popen.poll() is not None:
+                    raise SystemExit(f"{proc.name} exited early:\n{proc.tail()}")
+            leases = [r.get(f"{prefix}lease:{p}") for p in range(PARTITIONS)]
+            owners = {v for v in leases if v}
+            if all(leases) and len(owners) >= processes:
+                return owners
+            time.sleep(0.1)
+        raise SystemExit("the workers did not share out the partitions")
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    try:
+        from importlib.metadata import version
+
+        libs = f"redis-py {version('redis')}" + (f" with hiredis {version('hiredis')}" if _has("hiredis") else "")
+    except Exception:
+        libs = ""
+    return dict(nproc=os.cpu_count(), cpu=cpu, python=platform.python_version(),
+                wrk=wrk.split(" [")[0].split(" Copyright")[0], load=os.getloadavg(), libs=libs)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def ms(us: float) -> str:
+    return f"{us / 1000:.1f}"
+
+
+def exact(r: dict) -> bool:
+    return r["duplicates"] == 0 and r["missing"] == 0 and r["refused_repeats"] == 0
+
+
+def row(scenario: str, r: dict) -> str:
+    w = r["wrk"]
+    errors = w["timeout"] + w["connect"] + w["read"] + w["write"]
+    answers = f"{r['answered']:,}" + (f" ({r['pushes']:,} pushed)" if r["pushes"] else "")
+    return (f"| {scenario} | {r['label']} | {r['sent']:,} | {w['rps']:,.0f} | {ms(w['p50'])} / {ms(w['p99'])} / "
+            f"{ms(w['max'])} | {errors} / {w['non2xx']} | {r['accepted']:,} | {answers} "
+            f"| {r['duplicates']} / {r['missing']} / {r['refused_repeats']} | {r['e2e_seconds']:.1f} "
+            f"| **{r['e2e_rate']:,.0f}** |")
+
+
+def cpu_row(scenario: str, r: dict) -> str:
+    n = max(1, r["answered"])
+    parts = [f"{name} {sec:.1f} s = {sec / n * 1e6:,.0f} µs" for name, sec in r["cpu"].items() if sec > 0.05]
+    total = sum(r["cpu"].values())
+    return f"| {scenario} | {r['label']} | " + ", ".join(parts) + f" | {total / n * 1e6:,.0f} µs |"
+
+
+def targets(results: dict, args) -> list[tuple[str, str, bool]]:
+    out = []
+    a_echo, a_ours, b_echo, b_ours, c_ours = (results.get(k) for k in ("a_echo", "a_ours", "b_echo", "b_ours", "c_ours"))
+    if a_echo and a_ours:
+        ratio = a_ours["e2e_rate"] / max(a_echo["e2e_rate"], 1e-9)
+        out.append((f"(a) mock at once: our end-to-end events/s ≥ the echo bot's on gunicorn sync 2 (ours: {a_ours['web']})",
+                    f"{a_ours['e2e_rate']:,.0f} vs {a_echo['e2e_rate']:,.0f} = {ratio:.2f}×", ratio >= 1.0))
+        same = results.get("a_ours_sync")
+        if same:
+            ratio = same["e2e_rate"] / max(a_echo["e2e_rate"], 1e-9)
+            out.append(("(a) the same, ours on the echo bot's web configuration (sync 2)",
+                        f"{same['e2e_rate']:,.0f} vs {a_echo['e2e_rate']:,.0f} = {ratio:.2f}×", ratio >= 1.0))
+    if b_echo and b_ours:
+        ratio = b_ours["e2e_rate"] / max(b_echo["e2e_rate"], 1e-9)
+        out.append((f"(b) mock in {args.slow_ms} ms: ours ≥ 5× the echo bot's on gthread 2×8 (end-to-end events/s)",
+                    f"{b_ours['e2e_rate']:,.0f} vs {b_echo['e2e_rate']:,.0f} = {ratio:.1f}×", ratio >= 5.0))
+    for r in (c_ours, results.get("c_ours_nice")):
+        if r:
+            w = r["wrk"]
+            how = f", the worker under nice -n {r['nice']}" if r["nice"] else ", all at the same priority"
+            out.append((f"(c) webhook p99 ack ≤ 25 ms at {args.connections} connections while the worker runs "
+                        f"(mock in {args.slow_ms} ms, {w['rps']:,.0f} requests/s{how})",
+                        f"p99 {ms(w['p99'])} ms (p50 {ms(w['p50'])}, p90 {ms(w['p90'])}, max {ms(w['max'])})",
+                        w["p99"] <= 25_000))
+    for key in ("a_ours", "b_ours"):
+        r = results.get(key)
+        if r:
+            out.append((f"for comparison, not the target: the same in closed loop (wrk as fast as it goes), run ({key[0]})",
+                        f"p99 {ms(r['wrk']['p99'])} ms at {r['wrk']['rps']:,.0f} requests/s", None))
+    everyone = [r for r in results.values()]
+    out.append(("every accepted event answered exactly once, counted at the mock (all runs above)",
+                ", ".join(f"{r['answered']:,}/{r['accepted']:,}" for r in everyone)
+                + f"; duplicates {sum(r['duplicates'] for r in everyone)}, missing {sum(r['missing'] for r in everyone)}",
+                all(exact(r) for r in everyone)))
+    return out
+
+
+def report(results: dict, args, info: dict, started: float, when: str) -> str:
+    lines = [SECTION, ""]
+    load = ", ".join(f"{x:.1f}" for x in info["load"])
+    lines.append(f"Run {when} with `.venv/bin/python bench/webhook/run.py"
+                 f"{' ' + ' '.join(args.argv) if args.argv else ''}` on {info['nproc']} CPUs ({info['cpu']}), "
+                 f"Python {info['python']}, {info['wrk']}{', ' + info['libs'] if info.get('libs') else ''}; "
+                 f"load average before the run {load}; "
+                 f"the whole run took {time.time() - started:.0f} s.")
+    lines.append("")
+    lines.append(
+        f"Load: wrk with 1 thread and {args.connections} connections, {args.seconds} s per bot, "
+        f"`bench/webhook/post.lua` posting pre-signed bodies, one event per request: a text \"{TEXT}\" (a fixed "
+        f"answer) with its own webhookEventId and replyToken, timestamped 1–5 s before the run, from {args.users:,} "
+        "users (known to the bot: their `line_users` rows exist, as after their follow event; each process looks each "
+        "one up once). The mock LINE platform is `python -m bot.mockline` in a process of its own (it checks every "
+        "body against LINE's OpenAPI description). Our bot: gunicorn serving `bot:create_app()` and `gonghao worker` "
+        "processes, on Redis (a key prefix of the run's own, deleted after) and PostgreSQL (a schema of its own, "
+        "dropped after), GONGHAO_LOG_LEVEL=WARNING. The echo bot is `bench/webhook/echo_bot.py`: the SDK example's "
+        "style, parse with `WebhookHandler`, reply inside the request. Everything shares the machine's cores (and "
+        "whatever else runs on it), so compare the ratios of one run.")
+    lines.append("")
+    lines.append("End-to-end events/s = events answered at the mock ÷ (last accepted answer − first request); ours "
+                 "acknowledges first and answers from the queue, so its time includes draining what the webhook took "
+                 "in faster than the worker answered. Ack = the webhook's HTTP answer as wrk saw it (ms; wrk's "
+                 "timeout is 2 s, LINE's limit). Accepted: ours, the `seen:` keys under the run's prefix (events "
+                 "queued); the echo bot, what it answered. dup / missing / refused: events answered more than once, "
+                 "accepted but never answered, and sends the mock refused as repeats (a reply token used twice, a "
+                 "retry key already accepted).")
+    lines.append("")
+    lines.append("| | bot | requests | acks/s | ack p50 / p99 / max (ms) | errors / non-2xx | accepted | answered "
+                 "| dup / missing / refused | first request → last answer (s) | end-to-end events/s |")
+    lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    names = {"a": "(a) mock at once", "b": f"(b) mock in {args.slow_ms} ms", "c": f"(c) mock in {args.slow_ms} ms"}
+    for key, r in results.items():
+        lines.append(row(names[key[0]], r))
+    lines.append("")
+    lines.append("| target | measured | met |")
+    lines.append("| --- | --- | --- |")
+    for target, measured, met in targets(results, args):
+        lines.append(f"| {target} | {measured} | {'—' if met is None else 'yes' if met else '**no**'} |")
+    lines.append("")
+    lines.append("CPU time while each bot ran (wrk's start → the last answer), in total and per answered event "
+                 "(postgres and redis: the whole servers, shared with whatever else used them):")
+    lines.append("")
+    lines.append("| | bot | CPU | per event |")
+    lines.append("| --- | --- | --- | ---: |")
+    for key, r in results.items():
+        lines.append(cpu_row(names[key[0]], r))
+    lines.append("")
+    for key, r in results.items():
+        if r["bot"] == "ours":
+            lines.append(f"- {names[key[0]]}, {r['label']}: {r['backlog'] or 0:,} events still queued when wrk stopped; "
+                         f"{r['loading']:,} loading animations, {r['profiles']:,} profile look-ups, "
+                         f"{r['tracebacks']} tracebacks in the logs.")
+    if args.notes and Path(args.notes).exists():
+        lines += ["", Path(args.notes).read_text().strip()]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old, count=1)
+    else:
+        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
+    RESULTS.write_text(new.rstrip() + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=12, help="wrk's duration per bot")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--slow-ms", type=int, default=100, help="the mock's delay in (b) and (c)")
+    parser.add_argument("--scenarios", default="a,b,c")
+    parser.add_argument("--web-a", default="gthread:2:8", help="our web in (a), kind:workers:threads (Procfile's)")
+    parser.add_argument("--web-b", default="gthread:2:8", help="our web in (b) and (c)")
+    parser.add_argument("--same-web-a", action=argparse.BooleanOptionalAction, default=True,
+                        help="in (a), also run ours on the echo bot's web (sync 2)")
+    parser.add_argument("--processes-a", type=int, default=2, help="worker processes in (a)")
+    parser.add_argument("--threads-a", type=int, default=8, help="GONGHAO_WORKER_THREADS in (a)")
+    parser.add_argument("--processes-b", type=int, default=2, help="worker processes in (b) and (c)")
+    parser.add_argument("--threads-b", type=int, default=128, help="GONGHAO_WORKER_THREADS in (b) and (c)")
+    parser.add_argument("--c-rate", type=float, help="requests/s in (c) (default: 80%% of ours' end-to-end rate in (b))")
+    parser.add_argument("--c-nice", type=int, default=19,
+                        help="(c) again with the worker processes under nice -n N (0: not again)")
+    parser.add_argument("--rate-cap", type=float, default=4000, help="bodies prepared per second of wrk")
+    parser.add_argument("--drain-timeout", type=float, default=15, help="give up when no answer came for this long")
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds to wait for late duplicates")
+    parser.add_argument("--notes", default=str(HERE / "notes.md"),
+                        help="a Markdown file appended to the section (the analysis), if it exists")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument("--from-json", help="no run: write the section again from figures saved with --json")
+    parser.add_argument("--py-spy", help="a directory: record our processes with py-spy (raw stacks) while measured")
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        for key, value in saved["args"].items():
+            if key not in ("notes", "no_write", "from_json", "json"):
+                setattr(args, key, value)
+        text = report(saved["results"], args, saved["info"], time.time() - saved["seconds"], saved["when"])
+        print(text)
+        if not args.no_write:
+            write_section(text)
+        return 0
+    started = time.time()
+    info = machine()
+    run = Run(args)
+    results: dict = {}
+    scenarios = args.scenarios.split(",")
+    print(f"run {run.id}: {info}; logs in {run.tmp}", flush=True)
+
+    def done(key: str, result: dict) -> None:
+        results[key] = result
+        print(row(key, result), flush=True)
+
+    try:
+        run.create_schema()
+        if "a" in scenarios:
+            mock, url = run.mock(0.0)
+            done("a_echo", run.echo("a-echo", url, Web("sync:2")))
+            done("a_ours", run.ours("a", url, Web(args.web_a), args.processes_a, args.threads_a))
+            if args.same_web_a and Web(args.web_a).kind != "sync":
+                done("a_ours_sync", run.ours("a-sync", url, Web("sync:2"), args.processes_a, args.threads_a))
+            run.stop(mock)
+        if "b" in scenarios or "c" in scenarios:
+            mock, url = run.mock(args.slow_ms / 1000)
+            if "b" in scenarios:
+                done("b_echo", run.echo("b-echo", url, Web("gthread:2:8")))
+                done("b_ours", run.ours("b", url, Web(args.web_b), args.processes_b, args.threads_b))
+            if "c" in scenarios:
+                rate = args.c_rate or (0.8 * results["b_ours"]["e2e_rate"] if "b_ours" in results else 500)
+                done("c_ours", run.ours("c", url, Web(args.web_b), args.processes_b, args.threads_b, rate=rate))
+                if args.c_nice:
+                    done("c_ours_nice", run.ours("c-nice", url, Web(args.web_b), args.processes_b, args.threads_b,
+                                                 rate=rate, nice=args.c_nice))
+            run.stop(mock)
+    finally:
+        run.close()
+    when = f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
+    text = report(results, args, info, started, when)
+    print()
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "info": info, "when": when,
+                                               "seconds": time.time() - started, "args": vars(args)},
+                                              indent=1, default=str))
+    if not args.no_write:
+        write_section(text)
+        print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
