@@ -167,15 +167,10 @@ def render(result: dict, info: dict, load_seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replaces (or appends) our section of RESULTS.md, leaving the others as they are."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^" + re.escape(SECTION) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(existing):
-        updated = pattern.sub(lambda m: text + "\n", existing, count=1)
-    else:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+def write_section(text: str) -> None:
+    from bench.results import write_section as write
+
+    write(SECTION, text, RESULTS)
 
 
 def main(argv=None) -> int:

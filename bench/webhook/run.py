@@ -668,13 +668,9 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
 
 
 def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old, count=1)
-    else:
-        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    RESULTS.write_text(new.rstrip() + "\n")
+    from bench.results import write_section as write
+
+    write(SECTION, text, RESULTS)
 
 
 # ---------------------------------------------------------------------------------------------
