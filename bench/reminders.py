@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
