@@ -156,14 +156,9 @@ def check_xlsx(path: str, rows: int, kind: str) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from bench.results import cpu_model
+
+    cpu = cpu_model()
     memory = ""
     try:
         kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
@@ -176,10 +171,9 @@ def machine() -> str:
 
 
 def postgres_version() -> str:
-    import psycopg
+    from bench.results import postgres_version as version
 
-    with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql")) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+    return version(PG_URL)
 
 
 def section(letters: int, setup_seconds: float, results: list[dict]) -> str:

@@ -89,14 +89,9 @@ def evaluate(kb: "faq.KnowledgeBase", questions: list[dict], threshold: float | 
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from bench.results import cpu_model
+
+    cpu = cpu_model()
     versions = {}
     for name in LIBRARIES:
         try:

@@ -190,22 +190,16 @@ def run_killed(line: MockLine, owners: int, kill_at: float = 0.3, delay: float =
 
 
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from bench.results import cpu_model
+
+    cpu = cpu_model()
     return f"{os.cpu_count()} CPU(s) (nproc), {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def postgres_version() -> str:
-    import psycopg
+    from bench.results import postgres_version as version
 
-    with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql")) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+    return version(PG_URL)
 
 
 def section(owners: int, clean: dict, kills: list[dict]) -> str:

@@ -523,11 +523,9 @@ class Run:
 # ---------------------------------------------------------------------------------------------
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    from bench.results import cpu_model
+
+    cpu = cpu_model()
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
     try:
         from importlib.metadata import version
