@@ -96,12 +96,15 @@ def every_row(services) -> dict[str, list[str]]:
 
 
 def every_redis_value(services) -> list[str]:
-    """Every value kept in Redis (strings, streams, hashes, sets), as text."""
+    """Every value this bot keeps in Redis (strings, streams, hashes, sets), as text.
+
+    Only this bot's keys (its prefix): tests running beside it keep their own.
+    """
     redis = services.redis
     if redis is None:
         return []
     values = []
-    for key in redis.scan_iter(count=1000):
+    for key in redis.scan_iter(match=services.config.redis_prefix + "*", count=1000):
         kind = redis.type(key).decode()
         if kind == "string":
             values.append(redis.get(key).decode("utf-8", "replace"))
