@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timezone
 
 from dialogs.dates import TAIPEI
-from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step
+from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_
 from dialogs.letter import STATUS_NAMES, letter_rows
 from dialogs.messages import Card, Choice, Message, Text
@@ -180,13 +180,9 @@ def _delete_intro(ctx: Context) -> list[Message]:
 DELETE_CHOICES = (Choice(N_("Delete my data"), "delete"), Choice(N_("Keep my data"), "keep"))
 
 
-def _delete_answer(raw: str, ctx: Context) -> str:
-    key = command_key(raw)
-    if key in {"delete", "刪除", "確定刪除", "yes", "是", "確定", command_key(_("Delete my data"))}:
-        return "delete"
-    if key in {"keep", "保留", "no", "否", "不要", command_key(_("Keep my data"))}:
-        return "keep"
-    raise Refused(_("Please tap Delete my data, or Keep my data."))
+_delete_answer = one_of({"delete": {"delete", "刪除", "確定刪除", "yes", "是", "確定"},
+                         "keep": {"keep", "保留", "no", "否", "不要"}},
+                        N_("Please tap Delete my data, or Keep my data."))
 
 
 def _delete_finish(ctx: Context) -> Outcome:

@@ -72,6 +72,21 @@ def accept_text(value: str, ctx: Context) -> str:
     return value
 
 
+def one_of(words: dict[str, set[str]], refusal: str) -> Callable[[str, Context], str]:
+    """A validator for a choice answered in words too: ``words`` maps each value to what people type.
+
+    Tapped buttons (labels and values) are mapped by `Step.check` before this runs;
+    ``refusal`` is a msgid, said when nothing matches.
+    """
+    def validate(value: str, ctx: Context) -> str:
+        key = command_key(value)
+        for result, said in words.items():
+            if key in said:
+                return result
+        raise Refused(_(refusal))
+    return validate
+
+
 def always(ctx: Context) -> bool:
     return True
 

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from dialogs import townships
 from dialogs.edition import Edition, cite, edition_for
-from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step
+from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_, current_locale
 from dialogs.letter_doc import letter_url, national_phone, undertakings_json
 from dialogs.messages import Card, Choice, Link, Message, Text
@@ -738,13 +738,9 @@ def _withdraw_question(ctx: Context) -> str:
 WITHDRAW_CHOICES = (Choice(N_("Withdraw it"), "withdraw"), Choice(N_("Keep it"), "keep"))
 
 
-def _withdraw_answer(raw: str, ctx: Context) -> str:
-    key = command_key(raw)
-    if key in {"withdraw", "撤回", "yes", "是", "確定", "確定撤回", command_key(_("Withdraw it"))}:
-        return "withdraw"
-    if key in {"keep", "no", "否", "不要", "保留", command_key(_("Keep it"))}:
-        return "keep"
-    raise Refused(_("Please tap Withdraw it, or Keep it."))
+_withdraw_answer = one_of({"withdraw": {"withdraw", "撤回", "yes", "是", "確定", "確定撤回"},
+                           "keep": {"keep", "no", "否", "不要", "保留"}},
+                          N_("Please tap Withdraw it, or Keep it."))
 
 
 def _withdraw_finish(ctx: Context) -> Outcome:
