@@ -216,6 +216,3 @@ def link_flex(link: Link) -> FlexMessage:
             FlexButton(action=URIAction(label=clip(link.label, MAX_BUTTON_LABEL), uri=link.url), style="primary")]))
     return FlexMessage(alt_text=clip(link.text, MAX_ALT), contents=bubble)
 
-
-def as_json(line_messages: Sequence) -> list[dict]:
-    return [m.to_dict() for m in line_messages]
