@@ -31,3 +31,21 @@ def looks_like_question(text: str) -> bool:
     """True when the text reads as a question rather than an answer."""
     t = normalise(text).lower()
     return any(marker in t for marker in _QUESTION_MARKERS) and len(t) >= 4
+
+
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """Text as it may enter the bot: no NUL, no other control characters, no lone surrogates.
+
+    Tabs and line breaks stay. Runs once where text comes in (the webhook, the console,
+    imports, staff forms), so nothing behind it meets a character the database or a
+    document cannot hold.
+    """
+    return _UNSAFE.sub("", text) if isinstance(text, str) else text
+
+
+def has_unsafe(text: str) -> bool:
+    """True when ``scrub`` would remove something (to tell a person who typed it)."""
+    return bool(_UNSAFE.search(text or ""))

@@ -45,9 +45,14 @@ class AcceptedEvent(Base):
     event_timestamp: Mapped[int] = mapped_column(BigInteger)
     is_redelivery: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued / done / dead
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    user_key: Mapped[str] = mapped_column(String(64), default="")  # the user, or the event id when none
+    ripe_at: Mapped[int] = mapped_column(BigInteger, default=0)  # ms: taken no earlier (timestamp order)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts (outages do not count)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=0)  # ms
+    reason: Mapped[Optional[str]] = mapped_column(String(200))  # why it was dead-lettered (no personal data)
 
 
 class Delivery(Base):
@@ -60,21 +65,30 @@ class Delivery(Base):
     reply_token: Mapped[Optional[str]] = mapped_column(String(255))
     event_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)
     messages: Mapped[str] = mapped_column(Text)
+    # sending (claimed) / pending (to try again) / sent / unsure (a reply that may have reached LINE,
+    # its token now stale: never pushed) / failed (LINE refused) / held (the month's quota is used up)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     method: Mapped[Optional[str]] = mapped_column(String(8))
     request_id: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    claim: Mapped[Optional[str]] = mapped_column(String(32))  # the sender that holds it (a fencing token)
+    claimed_until: Mapped[int] = mapped_column(BigInteger, default=0)  # ms
+    phase: Mapped[str] = mapped_column(String(8), default="reply")  # reply / push
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=0)  # ms
+    reason: Mapped[Optional[str]] = mapped_column(String(200))
 
 
 class DialogState(Base):
-    """A user's conversation state on the embedded default (Redis holds it in production)."""
+    """A user's conversation state, versioned, written in the same transaction as the event it answers."""
 
     __tablename__ = "dialog_states"
 
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)  # +1 on every write: fences a stale worker
 
 
 class AuditEntry(Base):
