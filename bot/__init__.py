@@ -17,7 +17,8 @@ OPTIONAL_BLUEPRINTS = ("bot.downloads", "bot.staff")
 def create_app(config: Config | None = None, start_worker: bool | None = None) -> Flask:
     """Builds the app: webhook, health check, services; on the embedded default, the in-process worker.
 
-    ``start_worker`` defaults to True when there is no Redis (one process does everything).
+    ``start_worker`` defaults to True on SQLite (the embedded default: one process does
+    everything); on PostgreSQL the ``worker`` processes answer.
     """
     from bot.services import Services
     from bot.webhook import MAX_BODY, bp as webhook_bp
@@ -29,19 +30,21 @@ def create_app(config: Config | None = None, start_worker: bool | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["SECRET_KEY"] = config.secret_key or os.urandom(32).hex()
     services = Services(config)
-    if not config.uses_redis or config.database_url.startswith("sqlite"):
-        services.db.upgrade()  # the embedded default applies migrations at start
+    embedded = services.db.url.startswith("sqlite")
+    if embedded or not config.uses_redis:
+        services.db.upgrade()  # the embedded default (and a development set-up) applies migrations at start
+    services.check_redis_persistence()
     app.extensions["gonghao"] = services
     app.register_blueprint(webhook_bp)
     for module_name in OPTIONAL_BLUEPRINTS:
         if importlib.util.find_spec(module_name) is not None:
             app.register_blueprint(importlib.import_module(module_name).bp)
     if start_worker is None:
-        start_worker = not config.uses_redis
-    if start_worker and not config.uses_redis:
-        from bot.worker import InProcessWorker
+        start_worker = embedded
+    if start_worker:
+        from bot.worker import Worker
 
-        services.inprocess_worker = InProcessWorker(services).start()
+        services.inprocess_worker = Worker(services, threads=8, name="in-process").start()
         if config.reminders:
             services.start_reminders()
     return app

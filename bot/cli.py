@@ -23,15 +23,22 @@ def serve(host, port):
 
 @main.command()
 def worker():
-    """Runs the background worker that answers queued events (needs REDIS_URL)."""
-    from bot.config import Config
+    """Runs the background worker that answers queued events (on PostgreSQL; SQLite answers in the web process)."""
+    import logging
+    import os
+
+    from bot.config import Config, normalise_database_url
     from bot.services import Services
     from bot.worker import run_worker
 
     config = Config.from_env()
-    if not config.uses_redis:
-        raise click.ClickException("REDIS_URL is not set: without Redis the web process answers events itself.")
-    run_worker(Services(config))
+    if normalise_database_url(config.database_url).startswith("sqlite"):
+        raise click.ClickException("DATABASE_URL is SQLite: the embedded default answers events in the web process.")
+    logging.basicConfig(level=os.environ.get("GONGHAO_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services = Services(config, role="worker")
+    services.check_redis_persistence()
+    run_worker(services)
 
 
 @main.group()

@@ -37,6 +37,10 @@ class Config:
     public_url: str = ""
     secret_key: str = ""
     reminders: bool = True  # the worker (or the embedded process) sends due reminders
+    lease_seconds: float = 10.0  # a sender's claim on an answer; a worker stalled longer loses its turn
+    db_timeout: float = 5.0  # connecting, waiting for a pooled connection, one statement
+    reorder_ms: int = 250  # a fresh event waits this long for earlier ones from the same user
+    allow_volatile_redis: bool = False  # production starts even if Redis keeps nothing on disk
     extra: dict = field(default_factory=dict)
 
     @property
@@ -68,6 +72,10 @@ class Config:
             public_url=environ.get("GONGHAO_PUBLIC_URL", "").rstrip("/"),
             secret_key=environ.get("GONGHAO_SECRET_KEY", ""),
             reminders=environ.get("GONGHAO_REMINDERS", "on").lower() not in ("off", "0", "false", "no"),
+            lease_seconds=float(environ.get("GONGHAO_LEASE_SECONDS", "10")),
+            db_timeout=float(environ.get("GONGHAO_DB_TIMEOUT", "5")),
+            reorder_ms=int(environ.get("GONGHAO_REORDER_MS", "250")),
+            allow_volatile_redis=environ.get("GONGHAO_ALLOW_VOLATILE_REDIS", "").lower() in ("1", "true", "yes", "on"),
         )
         config.check()
         return config
@@ -83,7 +91,7 @@ class Config:
         if not self.database_url.startswith(("postgresql", "postgres")):
             raise ConfigError("DATABASE_URL must point at PostgreSQL in production (postgresql+psycopg://…).")
         if not self.redis_url:
-            raise ConfigError("REDIS_URL is not set: production needs Redis for the queue and dialog state.")
+            raise ConfigError("REDIS_URL is not set: production needs Redis for the rate limits shared by every process.")
         if not self.secret_key:
             raise ConfigError("GONGHAO_SECRET_KEY is not set: signed download links and staff sessions need it.")
 

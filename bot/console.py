@@ -71,15 +71,12 @@ class ConsoleChat:
                               line_api_base_url=self.mock.url, env="development")
         self.app = create_app(self.config)
         self.services = self.app.extensions["gonghao"]
-        self.worker = None
-        if self.config.uses_redis:
-            import threading
-
-            from bot.worker import RedisWorker
+        self.worker = getattr(self.services, "inprocess_worker", None)
+        if self.worker is None:  # PostgreSQL: a worker of the console's own, in a thread
+            from bot.worker import Worker
 
             self.services.db.upgrade()
-            self.worker = RedisWorker(self.services, threads=4)
-            threading.Thread(target=self.worker.run, daemon=True).start()
+            self.worker = Worker(self.services, threads=4).start()
         self.client = self.app.test_client()
         self.actions: list = []
         self.seen = 0
@@ -92,15 +89,7 @@ class ConsoleChat:
             raise RuntimeError(f"the webhook answered {response.status_code}")
 
     def wait(self, timeout: float = 15) -> None:
-        worker = getattr(self.services, "inprocess_worker", None)
-        if worker is not None:
-            worker.wait_idle(timeout)
-            return
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.services.queue.backlog() == 0 and self.worker.dispatcher.wait_idle(0.05) and not self.worker.active:
-                return
-            time.sleep(0.02)
+        self.worker.wait_idle(timeout)
 
     def new_messages(self) -> list[dict]:
         delivered = self.mock.delivered()
@@ -138,11 +127,7 @@ class ConsoleChat:
         return "\n\n".join(show(m, self.actions) for m in self.new_messages())
 
     def close(self):
-        if self.worker:
-            self.worker.stop()
-        worker = getattr(self.services, "inprocess_worker", None)
-        if worker:
-            worker.stop()
+        self.worker.stop()
         self.mock.stop()
 
 

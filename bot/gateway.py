@@ -1,10 +1,14 @@
 """The LINE gateway: the only module that calls the Messaging API.
 
-- Reply while the token is fresh (about 50 s after the event); when it is stale
-  or rejected, push instead with an ``X-Line-Retry-Key``. A reply is never retried.
-- Push and multicast are retried on 5xx and timeouts with backoff and the same
-  key (a 409 means LINE already accepted that key); 429 backs off longer.
-- An explicit timeout on every call; connections are pooled and reused.
+- One call, one outcome (`Result`): delivered; surely not delivered (nothing was
+  written, or LINE answered 5xx); *maybe* delivered (the request was written and
+  then the answer did not come); rate limited (with LINE's ``Retry-After``); the
+  month's quota used up; refused. The outbox (`bot/outbox.py`) decides what follows:
+  a reply that may have reached LINE is never followed by a push.
+- Push and multicast carry an ``X-Line-Retry-Key`` (a 409 means LINE already accepted
+  that key: delivered).
+- The timeout covers the whole call (connecting, writing, waiting, reading), not
+  each socket read; connections are pooled and reused.
 - ``x-line-request-id`` is logged; message contents and names never are.
 
 The sends (reply, push, multicast, loading animation) and the profile are plain
@@ -21,6 +25,7 @@ import http.client
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -32,6 +37,8 @@ from urllib.parse import quote, urlsplit
 import urllib3
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from linebot.v3.messaging.exceptions import ApiException
+
+from storage.db import WATCHDOG
 
 log = logging.getLogger("gonghao.gateway")
 
@@ -48,6 +55,38 @@ def retry_key_for(name: str) -> str:
 
 class DeliveryFailed(Exception):
     """LINE could not be reached or kept refusing; the caller keeps the message for later."""
+
+
+class QuotaExhausted(DeliveryFailed):
+    """LINE answered 429 because the month's message quota is used up: retrying cannot help."""
+
+
+QUOTA_MESSAGE = "monthly limit"  # in LINE's 429 body when the quota, not the rate, is the problem
+
+DELIVERED, NOT_SENT, MAYBE, LIMITED, QUOTA, REFUSED = "delivered", "not_sent", "maybe", "limited", "quota", "refused"
+
+
+@dataclass
+class Result:
+    """What one call to LINE came to."""
+
+    outcome: str  # one of DELIVERED, NOT_SENT, MAYBE, LIMITED, QUOTA, REFUSED
+    status: int = 0  # LINE's HTTP status (0: no answer)
+    request_id: str = ""
+    retry_after: float = 0.0  # seconds, for LIMITED
+    detail: str = ""  # LINE's message (never ours: it holds no personal data)
+
+
+class NotWritten(Exception):
+    """The request never left: connecting failed (refused, DNS, connect timeout)."""
+
+
+def retry_after_seconds(headers, default: float = 1.0) -> float:
+    """LINE's Retry-After (seconds) when it sent one."""
+    try:
+        return max(0.0, float(_header(headers, "retry-after")))
+    except (TypeError, ValueError):
+        return default
 
 
 @dataclass
@@ -74,6 +113,15 @@ def _text(body) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", "replace")
     return body or ""
+
+
+def _message(body) -> str:
+    """LINE's ``message`` from an error body ('' when there is none)."""
+    try:
+        found = json.loads(_text(body) or "{}").get("message", "")
+        return found if isinstance(found, str) else ""
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -130,14 +178,24 @@ class Connections:
 
     def request(self, method: str, path: str, body: Optional[bytes], headers: dict,
                 timeout: Optional[float] = None) -> Response:
-        conn = self._take(timeout or self.timeout)
+        """One request within ``timeout`` seconds in all; NotWritten when it could not even connect."""
+        timeout = timeout or self.timeout
+        conn = self._take(timeout)
+        ticket = WATCHDOG.arm(timeout, _closer(conn))  # the whole call, not each read
         try:
+            if conn.sock is None:
+                try:
+                    conn.connect()
+                except OSError as exc:
+                    raise NotWritten(type(exc).__name__) from exc
             conn.request(method, self.prefix + path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
         except BaseException:
             conn.close()
             raise
+        finally:
+            WATCHDOG.disarm(ticket)
         if response.will_close:
             conn.close()
         else:
@@ -154,6 +212,15 @@ class Connections:
             idle, self.idle = self.idle, []
         for conn in idle:
             conn.close()
+
+
+def _closer(conn):
+    def close() -> None:
+        sock = conn.sock
+        if sock is not None:
+            log.warning("a LINE call outlived its timeout; closing its connection")
+            sock.shutdown(socket.SHUT_RDWR)
+    return close
 
 
 class LineGateway:
@@ -174,35 +241,50 @@ class LineGateway:
         self.max_backoff = max_backoff
         self.sleep = sleep
 
-    # -- answering an event ------------------------------------------------------
-    def deliver(self, to: str, reply_token: Optional[str], event_ms: int, messages: Sequence,
-                key: str, maybe_sent: bool = False, now: Optional[float] = None) -> Sent:
-        """Answers one event: reply if the token is fresh, else push with a retry key.
+    # -- answering an event: one call each, the outbox decides what follows ---------------
+    def reply_once(self, reply_token: str, messages: Sequence) -> Result:
+        """One reply (never retried here)."""
+        return self._once("reply", REPLY, {"replyToken": reply_token, "messages": [as_json(m) for m in messages]})
 
-        ``maybe_sent``: an earlier attempt may have reached LINE before a crash; a
-        fresh token that LINE now calls invalid was used by that attempt.
-        """
-        if not messages:
-            return Sent("none")
-        now = time.time() if now is None else now
-        fresh = bool(reply_token) and (now - event_ms / 1000.0) < REPLY_TOKEN_FRESH_SECONDS
-        if fresh:
-            try:
-                response = self._post(REPLY, {"replyToken": reply_token, "messages": [as_json(m) for m in messages]})
-                request_id = _header(response.headers, "x-line-request-id")
-                log.info("reply sent request_id=%s", request_id)
-                return Sent("reply", request_id)
-            except ApiException as exc:
-                if maybe_sent and exc.status == 400 and "reply token" in _text(exc.body).lower():
-                    log.info("reply token already used by an earlier attempt; not sending again")
-                    return Sent("reply")
-                log.warning("reply refused status=%s request_id=%s; pushing instead", exc.status,
-                            _header(exc.headers, "x-line-request-id"))
-            except Exception as exc:  # timeout or connection error: never retry a reply
-                log.warning("reply failed (%s); pushing instead", type(exc).__name__)
-        if not to:
-            raise DeliveryFailed("no reply token and nobody to push to")
-        return self.push(to, messages, key)
+    def push_once(self, to: str, messages: Sequence, key: str) -> Result:
+        """One push with ``X-Line-Retry-Key`` = key (a 409 counts as delivered)."""
+        return self._once("push", PUSH, {"to": to, "messages": [as_json(m) for m in messages]}, key)
+
+    def _once(self, method: str, path: str, body: dict, key: Optional[str] = None) -> Result:
+        try:
+            response = self._post(path, body, key)
+        except ApiException as exc:
+            return self._refusal(method, exc)
+        except NotWritten as exc:
+            log.warning("%s not sent: could not connect (%s)", method, exc)
+            return Result(NOT_SENT)
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:  # written, then no answer
+            log.warning("%s may or may not have reached LINE (%s)", method, type(exc).__name__)
+            return Result(MAYBE)
+        request_id = _header(response.headers, "x-line-request-id")
+        log.info("%s sent request_id=%s", method, request_id)
+        return Result(DELIVERED, response.status, request_id)
+
+    @staticmethod
+    def _refusal(method: str, exc: ApiException) -> Result:
+        status, detail = exc.status or 0, _message(exc.body)
+        request_id = _header(exc.headers, "x-line-request-id")
+        if status == 409:  # the retry key was accepted before: delivered
+            accepted = _header(exc.headers, "x-line-accepted-request-id")
+            log.info("%s already accepted request_id=%s", method, accepted)
+            return Result(DELIVERED, status, accepted)
+        if status == 429:
+            if QUOTA_MESSAGE in detail.lower():
+                log.error("%s refused: the month's message quota is used up request_id=%s", method, request_id)
+                return Result(QUOTA, status, request_id, detail=detail)
+            wait = retry_after_seconds(exc.headers)
+            log.warning("%s rate limited; retry after %.1fs request_id=%s", method, wait, request_id)
+            return Result(LIMITED, status, request_id, retry_after=wait)
+        if status >= 500:
+            log.warning("%s failed status=%s request_id=%s", method, status, request_id)
+            return Result(NOT_SENT, status, request_id)
+        log.warning("%s refused status=%s request_id=%s", method, status, request_id)
+        return Result(REFUSED, status, request_id, detail=detail)
 
     # -- push and multicast -------------------------------------------------------
     def push(self, to: str, messages: Sequence, key: str) -> Sent:
@@ -247,14 +329,17 @@ class LineGateway:
                     request_id = _header(exc.headers, "x-line-accepted-request-id")
                     log.info("%s already accepted request_id=%s", method, request_id)
                     return Sent(method, request_id)
+                if exc.status == 429 and QUOTA_MESSAGE in _message(exc.body).lower():
+                    log.error("%s refused: the month's message quota is used up", method)
+                    raise QuotaExhausted(f"{method}: monthly quota used up") from exc
                 if not _is_transient(exc):
                     log.error("%s refused status=%s request_id=%s", method, exc.status,
                               _header(exc.headers, "x-line-request-id"))
                     raise DeliveryFailed(f"{method} refused with {exc.status}") from exc
-                wait = delay * (4 if exc.status == 429 else 1)
+                wait = retry_after_seconds(exc.headers, delay * 4) if exc.status == 429 else delay
                 log.warning("%s attempt %d failed status=%s; retrying in %.1fs", method, attempt, exc.status, wait)
             except Exception as exc:
-                if not _is_transient(exc):
+                if not isinstance(exc, NotWritten) and not _is_transient(exc):
                     raise
                 wait = delay
                 log.warning("%s attempt %d failed (%s); retrying in %.1fs", method, attempt, type(exc).__name__, wait)

@@ -1,138 +1,191 @@
-"""The durable event queue between the webhook and the worker.
+"""The durable event queue between the webhook and the worker: the ``accepted_events`` table.
 
-Production: Redis Streams with a consumer group, one stream per partition
-(crc32 of the user id), so one user's events stay in one stream. A partition
-is read by one worker at a time (a lease in Redis), which keeps each user's
-events in order across processes and machines. Accepting is one Lua script:
-an event id seen before is not queued again (exactly-once effect).
+The same on every backend (PostgreSQL in production, SQLite on the embedded default).
+The webhook inserts each event once (the event id is the primary key: a redelivery is
+not queued again) and answers 200 only after the insert committed. A worker takes a
+user's *oldest* queued event — and only once the user's previous answer has gone out —
+under a row lock (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), processes it and marks it
+done in the same transaction as everything the event changed. So each user's events run
+one at a time, in timestamp order, across any number of worker processes on any number of
+machines, with no partitions and no leases: a worker that dies or stalls loses its lock
+with its connection (or when the server ends its idle transaction), and the event is
+simply taken again.
 
-Embedded default: the ``accepted_events`` table is the queue, read by a thread
-in the same process.
+An event that keeps failing is retried with backoff and then dead-lettered (status
+``dead``, with a reason that names no person); outages (the database or the network
+failing) do not count as attempts.
 """
 from __future__ import annotations
 
 import json
 import logging
-import zlib
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Optional, Sequence
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
 
-from storage.db import Database
-from storage.models import AcceptedEvent
+from storage.db import Database, is_outage
+from storage.models import AcceptedEvent, Delivery, DialogState
 
 log = logging.getLogger("gonghao.queue")
 
-PREFIX = "gh:"
-GROUP = "workers"
-CONSUMER = "owner"  # one consumer name: the partition lease says who is reading
-SEEN_TTL = 7 * 24 * 3600
-
-_ACCEPT = """
-local out = {}
-local ttl = tonumber(ARGV[1])
-local n = (#ARGV - 1) / 3
-for i = 0, n - 1 do
-  local id = ARGV[2 + i * 3]
-  local stream = ARGV[3 + i * 3]
-  local payload = ARGV[4 + i * 3]
-  if redis.call('SET', KEYS[1] .. id, '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', stream, '*', 'e', payload)
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
-  end
-end
-return out
-"""
+MAX_ATTEMPTS = 4  # then dead-lettered
+RETENTION = {"done": timedelta(days=7), "dead": timedelta(days=30), "discarded": timedelta(days=7)}
+OPEN_DELIVERIES = ("pending", "sending")
 
 
 def event_user(event: dict) -> Optional[str]:
     source = event.get("source") or {}
-    return source.get("userId")
+    user = source.get("userId")
+    return user if isinstance(user, str) else None
 
 
-def partition_of(user_id: Optional[str], partitions: int) -> int:
-    return zlib.crc32((user_id or "").encode()) % partitions
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
-class RedisEventQueue:
-    def __init__(self, redis, partitions: int = 8, prefix: str = PREFIX):
-        self.redis = redis
-        self.partitions = partitions
-        self.prefix = prefix
-        self._accept = redis.register_script(_ACCEPT)
-        self._groups_ready = False
+def backoff_ms(attempts: int) -> int:
+    """After the n-th failed attempt: 1 s, 4 s, 16 s, ..."""
+    return 1000 * 4 ** max(0, attempts - 1)
 
-    def stream(self, partition: int) -> str:
-        return f"{self.prefix}events:{partition}"
 
-    def ensure_groups(self) -> None:
-        if self._groups_ready:
-            return
-        for p in range(self.partitions):
-            try:
-                self.redis.xgroup_create(self.stream(p), GROUP, id="0", mkstream=True)
-            except Exception as exc:  # BUSYGROUP: it exists
-                if "BUSYGROUP" not in str(exc):
-                    raise
-        self._groups_ready = True
+class EventQueue:
+    """accepted_events as a queue; ``reorder_ms``: how long a fresh event waits for earlier ones."""
+
+    def __init__(self, db: Database, reorder_ms: int = 250, accept_seconds: float = 1.5):
+        self.db = db
+        self.reorder_ms = reorder_ms
+        self.accept_seconds = accept_seconds  # the webhook must answer LINE within 2 s
+        self.listeners: list = []  # called after events were queued (the in-process worker wakes)
+
+    # -- the webhook's side ---------------------------------------------------------------
+    def rows(self, events: Sequence[dict]) -> list[dict]:
+        now = datetime.now(timezone.utc)
+        ms = now_ms()
+        rows = []
+        for i, event in enumerate(events):
+            stamp = int(event.get("timestamp") or 0)
+            user = event_user(event)
+            rows.append(dict(
+                webhook_event_id=event["webhookEventId"], user_id=user, user_key=user or event["webhookEventId"],
+                event_type=str(event.get("type", ""))[:32], event_timestamp=stamp,
+                is_redelivery=bool((event.get("deliveryContext") or {}).get("isRedelivery")),
+                payload=json.dumps(event, ensure_ascii=False, separators=(",", ":")), status="queued",
+                received_at=now + timedelta(microseconds=i), ripe_at=min(stamp, ms) + self.reorder_ms,
+                attempts=0, next_attempt_at=0))
+        return rows
 
     def accept(self, events: Sequence[dict]) -> list[bool]:
-        """Queues events not seen before; True for each one queued now."""
+        """Queues the events not seen before (True for each queued now), in one short transaction.
+
+        An outage raises (the webhook then answers 503 and LINE sends again). An event the
+        database refuses for its content is skipped alone, never failing the others.
+        """
         if not events:
             return []
-        self.ensure_groups()
-        args: list = [SEEN_TTL]
-        for event in events:
-            args += [event["webhookEventId"], self.stream(partition_of(event_user(event), self.partitions)),
-                     json.dumps(event, ensure_ascii=False, separators=(",", ":"))]
-        return [bool(x) for x in self._accept(keys=[f"{self.prefix}seen:"], args=args)]
-
-    def backlog(self) -> int:
-        return sum(self.redis.xlen(self.stream(p)) for p in range(self.partitions))
-
-
-class SqlEventQueue:
-    """The accepted_events table as a queue (one process only)."""
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.listeners: list = []
-
-    def accept(self, events: Sequence[dict]) -> list[bool]:
-        accepted = []
-        for event in events:
-            try:
-                with self.db.session() as s:
-                    s.add(AcceptedEvent(
-                        webhook_event_id=event["webhookEventId"], user_id=event_user(event),
-                        event_type=event.get("type", ""), event_timestamp=int(event.get("timestamp") or 0),
-                        is_redelivery=bool((event.get("deliveryContext") or {}).get("isRedelivery")),
-                        payload=json.dumps(event, ensure_ascii=False), status="queued"))
-                accepted.append(True)
-            except IntegrityError:
-                accepted.append(False)
-        if any(accepted):
+        rows = self.rows(events)
+        try:
+            fresh = self._insert(rows)
+        except Exception as exc:
+            if is_outage(exc) or len(rows) == 1:
+                raise
+            fresh = set()
+            for row in rows:  # find the one the database refuses; keep the others
+                try:
+                    fresh |= self._insert([row])
+                except Exception as single:
+                    if is_outage(single):
+                        raise
+                    log.warning("skipped an event the database refused id=%s (%s)", row["webhook_event_id"],
+                                type(single).__name__)
+        if fresh:
             for notify in self.listeners:
                 notify()
-        return accepted
+        return [row["webhook_event_id"] in fresh for row in rows]
 
-    def queued(self, limit: int = 500, exclude: Sequence[str] = ()) -> list[dict]:
-        with self.db.session() as s:
-            rows = s.execute(select(AcceptedEvent.webhook_event_id, AcceptedEvent.payload)
-                             .where(AcceptedEvent.status == "queued")
-                             .order_by(AcceptedEvent.event_timestamp, AcceptedEvent.received_at)
-                             .limit(limit + len(exclude))).all()
+    def _insert(self, rows: list[dict]) -> set[str]:
+        insert = pg_insert if self.db.postgres else sqlite_insert
+        statement = insert(AcceptedEvent).on_conflict_do_nothing(index_elements=["webhook_event_id"]) \
+            .returning(AcceptedEvent.webhook_event_id)
+        with self.db.bounded(self.accept_seconds) as s:
+            return set(s.execute(statement, rows).scalars().all())
+
+    # -- the worker's side ---------------------------------------------------------------
+    def _takeable(self, e):
+        """Conditions under which event ``e`` is its user's turn now."""
+        earlier = aliased(AcceptedEvent)
+        now = now_ms()
+        return and_(
+            e.status == "queued", e.ripe_at <= now, e.next_attempt_at <= now,
+            ~select(earlier.webhook_event_id).where(
+                earlier.status == "queued", earlier.user_key == e.user_key,
+                or_(earlier.event_timestamp < e.event_timestamp,
+                    and_(earlier.event_timestamp == e.event_timestamp, earlier.received_at < e.received_at),
+                    and_(earlier.event_timestamp == e.event_timestamp, earlier.received_at == e.received_at,
+                         earlier.webhook_event_id < e.webhook_event_id))).exists(),
+            ~select(Delivery.event_id).where(Delivery.user_id == e.user_id,
+                                             Delivery.status.in_(OPEN_DELIVERIES)).exists())
+
+    def heads(self, limit: int, exclude: Sequence[str] = ()) -> list[tuple[str, str, int]]:
+        """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock)."""
+        e = AcceptedEvent
+        with self.db.bounded() as s:
+            found = s.execute(select(e.webhook_event_id, e.user_key, e.event_timestamp)
+                              .where(self._takeable(e)).order_by(e.event_timestamp, e.received_at)
+                              .limit(limit + len(exclude))).all()
         skip = set(exclude)
-        return [json.loads(p) for i, p in rows if i not in skip][:limit]
+        return [tuple(row) for row in found if row[0] not in skip][:limit]
 
-    def done(self, event_id: str, status: str = "done") -> None:
-        with self.db.session() as s:
-            s.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id)
-                      .values(status=status, payload="{}", processed_at=datetime.now(timezone.utc)))
+    def claim(self, session: Session, event_id: str) -> Optional[tuple[dict, datetime]]:
+        """(event, received_at) locked for this transaction if it is still its user's turn, else None."""
+        e = AcceptedEvent
+        query = select(e.payload, e.received_at).where(e.webhook_event_id == event_id, self._takeable(e))
+        if self.db.postgres:
+            query = query.with_for_update(of=e, skip_locked=True)
+        row = session.execute(query).first()
+        if row is None:
+            return None
+        return json.loads(row.payload), row.received_at
+
+    def finish(self, session: Session, event_id: str) -> None:
+        """Marks the event processed (its text is dropped: the answer is in the outbox)."""
+        session.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id)
+                        .values(status="done", payload="{}", processed_at=datetime.now(timezone.utc)))
+
+    def failed(self, event_id: str, reason: str, max_attempts: int = MAX_ATTEMPTS) -> Optional[dict]:
+        """Counts a failed attempt; after ``max_attempts`` dead-letters the event. The event if it died."""
+        with self.db.bounded() as s:
+            row = s.execute(select(AcceptedEvent.attempts, AcceptedEvent.payload)
+                            .where(AcceptedEvent.webhook_event_id == event_id, AcceptedEvent.status == "queued")
+                            ).first()
+            if row is None:
+                return None
+            attempts = row.attempts + 1
+            dead = attempts >= max_attempts
+            s.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id).values(
+                attempts=attempts, next_attempt_at=now_ms() + backoff_ms(attempts), reason=reason[:200],
+                **({"status": "dead", "processed_at": datetime.now(timezone.utc)} if dead else {})))
+            return json.loads(row.payload) if dead else None
 
     def backlog(self) -> int:
-        return len(self.queued(limit=10_000))
+        """Events queued (not yet processed)."""
+        with self.db.bounded() as s:
+            return s.execute(select(func.count()).select_from(AcceptedEvent)
+                             .where(AcceptedEvent.status == "queued")).scalar_one()
+
+    def trim(self, now: Optional[datetime] = None) -> int:
+        """Deletes processed events, finished answers and expired states past their retention."""
+        now = now or datetime.now(timezone.utc)
+        removed = 0
+        with self.db.bounded(30) as s:
+            for status, keep in RETENTION.items():
+                removed += s.execute(delete(AcceptedEvent).where(
+                    AcceptedEvent.status == status, AcceptedEvent.received_at < now - keep)).rowcount or 0
+            removed += s.execute(delete(Delivery).where(
+                Delivery.status.notin_(OPEN_DELIVERIES), Delivery.created_at < now - RETENTION["done"])).rowcount or 0
+            removed += s.execute(delete(DialogState).where(DialogState.expires_at < now)).rowcount or 0
+        return removed

@@ -7,17 +7,17 @@ import time
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.config import Config, normalise_database_url
+from bot.config import Config, ConfigError, normalise_database_url
 from bot.gateway import LineGateway
-from bot.queue import RedisEventQueue, SqlEventQueue, event_user
+from bot.outbox import Outbox
+from bot.queue import EventQueue
 from dialogs.i18n import normalise_locale
 from storage.db import Database
-from storage.models import AcceptedEvent, LineUser
-from storage.state import RedisConversationStore, SqlConversationStore
+from storage.models import LineUser
+from storage.state import ConversationStore
 
 log = logging.getLogger("gonghao")
 
@@ -46,6 +46,17 @@ class Users:
                 pass
         self._remember({user_id: locale})
         return locale
+
+    def cached_locale(self, user_id: Optional[str]) -> str:
+        """The locale known for a user without asking LINE (zh_TW when unknown)."""
+        if not user_id:
+            return "zh_TW"
+        if user_id not in self._locales:
+            try:
+                self.prefetch([user_id])
+            except Exception:
+                pass
+        return self._locales.get(user_id, "zh_TW")
 
     def prefetch(self, user_ids) -> None:
         """Loads the locales of the users not cached yet in one query (the worker, for each batch it reads)."""
@@ -82,96 +93,52 @@ class Users:
             return s.get(LineUser, user_id)
 
 
-class AcceptedEventLog:
-    """Writes the answered events' records in batches (one INSERT per second, not one per event).
+class Services:
+    """Database, queue, dialog state, outbox, LINE gateway and the dialogs.
 
-    No message text is kept: only the id, the user, the type and the times.
+    ``role``: "web" (the webhook and the console: a few connections, and the webhook's
+    insert must answer LINE within 2 s) or "worker" (a connection per busy thread).
     """
 
-    FLUSH_SECONDS = 1.0
+    POOLS = {"web": (4, 4), "worker": (16, 4), "cli": (2, 2)}
 
-    def __init__(self, db: Database):
-        self.db = db
-        self.pending: list[dict] = []
-        self.lock = threading.Lock()
-        self.thread: Optional[threading.Thread] = None
-        self.closed = threading.Event()
-
-    COLUMNS = ("webhook_event_id", "user_id", "event_type", "event_timestamp", "is_redelivery", "payload", "status",
-               "received_at", "processed_at")
-    PG_TYPES = ("text", "text", "text", "bigint", "boolean", "text", "text", "timestamptz", "timestamptz")
-
-    def add(self, event: dict) -> None:
-        now = datetime.now(timezone.utc)
-        row = (event["webhookEventId"], event_user(event), event.get("type", ""), int(event.get("timestamp") or 0),
-               bool((event.get("deliveryContext") or {}).get("isRedelivery")), "{}", "done", now, now)
-        with self.lock:
-            self.pending.append(row)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="gh-accepted-log", daemon=True)
-                self.thread.start()
-
-    def _run(self) -> None:
-        while not self.closed.wait(self.FLUSH_SECONDS):
-            self.flush()
-
-    def close(self) -> None:
-        self.closed.set()
-        self.flush()
-
-    def flush(self) -> None:
-        with self.lock:
-            rows, self.pending = self.pending, []
-        if not rows:
-            return
-        try:
-            if self.db.url.startswith("postgresql"):  # one statement, a column of values per array
-                columns = ", ".join(self.COLUMNS)
-                arrays = ", ".join(f"%s::{kind}[]" for kind in self.PG_TYPES)
-                with self.db.engine.begin() as conn:
-                    conn.exec_driver_sql(f"INSERT INTO accepted_events ({columns}) SELECT * FROM unnest({arrays}) "
-                                         "ON CONFLICT DO NOTHING", tuple(list(column) for column in zip(*rows)))
-            else:
-                with self.db.session() as s:
-                    s.execute(sqlite_insert(AcceptedEvent).on_conflict_do_nothing(),
-                              [dict(zip(self.COLUMNS, row)) for row in rows])
-        except Exception:
-            log.exception("could not record %d answered events", len(rows))
-
-
-class Services:
-    """Database, queue, conversation store, LINE gateway and the dialogs."""
-
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, role: str = "web"):
         from dialogs.main import build_conversation
 
         self.config = config
-        self.db = Database(normalise_database_url(config.database_url))
+        self.role = role
+        self.db = Database(normalise_database_url(config.database_url), timeout=config.db_timeout,
+                           pool=self.POOLS.get(role, self.POOLS["web"]))
         self.redis = None
         if config.redis_url:
             import redis
 
-            # a connection per worker thread at most (redis-py's default pool stops at 100 and then raises)
-            self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=3,
-                                              health_check_interval=30, max_connections=config.worker_threads + 32)
-            self.queue = RedisEventQueue(self.redis, config.partitions, config.redis_prefix)
-            self.store = RedisConversationStore(self.redis, config.redis_prefix)
-        else:
-            self.queue = SqlEventQueue(self.db)
-            self.store = SqlConversationStore(self.db)
+            self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=config.db_timeout,
+                                              socket_connect_timeout=min(3.0, config.db_timeout),
+                                              health_check_interval=30, retry_on_timeout=False)
+        self.queue = EventQueue(self.db, reorder_ms=config.reorder_ms)
+        self.store = ConversationStore(self.db)
         self.gateway = LineGateway(config.channel_access_token, config.line_api_base_url,
                                    timeout=config.line_timeout, pool_size=max(8, config.worker_threads))
+        self.outbox = Outbox(self.db, self.gateway, max(config.lease_seconds, config.line_timeout + 2))
         self.users = Users(self.db, self.gateway)
         from storage.staff import TownshipGroups
 
         self.township_group = TownshipGroups(self.db)  # town code -> group, as staff imported (dialogs.calculator)
-        self.accepted_log = AcceptedEventLog(self.db)
         self.conversation = build_conversation()
 
-    def record_accepted(self, event: dict) -> None:
-        """Keeps the record of an event the Redis worker answered (the SQL queue already has it)."""
-        if self.redis is not None:
-            self.accepted_log.add(event)
+    def check_redis_persistence(self) -> None:
+        """Production refuses a Redis that keeps nothing on disk, unless GONGHAO_ALLOW_VOLATILE_REDIS says so."""
+        if not self.config.production or self.redis is None or self.config.allow_volatile_redis:
+            return
+        try:
+            persistence = self.redis.info("persistence")
+        except Exception as exc:
+            raise ConfigError(f"Redis at REDIS_URL cannot be reached ({type(exc).__name__}).") from exc
+        if not int(persistence.get("aof_enabled", 0) or 0):
+            raise ConfigError("Redis keeps nothing on disk (appendonly no): a restart would forget the rate limits "
+                              "and throttles it holds. Turn on AOF (appendonly yes), or set "
+                              "GONGHAO_ALLOW_VOLATILE_REDIS=1 to start anyway.")
 
     def start_reminders(self) -> None:
         """Sends due reminders from a thread of this process (the worker, or the embedded default)."""
@@ -188,7 +155,7 @@ class Services:
         worker = getattr(self, "inprocess_worker", None)
         if worker is not None:
             worker.stop()
-        self.accepted_log.close()
+        self.gateway.connections.close()
         self.db.engine.dispose()
 
     def health(self) -> dict:

@@ -1,4 +1,4 @@
-"""What the handlers share: the user's context, running the conversation, the apology."""
+"""What the handlers share: the user's context, running the conversation, the dead-letter notice."""
 from __future__ import annotations
 
 from dialogs.engine import Context
@@ -21,8 +21,9 @@ def converse(event: dict, services, state, text: str):
         return services.conversation.handle(state, text, ctx)
 
 
-def apology(services, user_id):
-    """Said when something broke on our side; the user loses nothing by trying again."""
-    locale = services.users.locale(user_id) if user_id else "zh_TW"
+def could_not_handle(services, user_id):
+    """Said once when a message failed again and again and was set aside (dead-lettered)."""
+    locale = services.users.cached_locale(user_id)
     with use_locale(locale):
-        return [Text(_("Sorry, something went wrong on our side. Please send that again in a moment."))]
+        return [Text(_("Sorry, we could not handle that message. Please try saying it another way, "
+                       "or contact the program office."))]

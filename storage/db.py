@@ -1,9 +1,29 @@
-"""The database: engine, sessions and migrations (Alembic)."""
+"""The database: engine, sessions, the unit of work per event, and migrations (Alembic).
+
+Every event is processed in one transaction (`Database.unit_of_work`). While one is open
+in a thread, `Database.session()` joins it instead of opening another, so whatever the
+dialogs write (a letter, its audit entry, a consent) commits or rolls back together with
+the event's processed mark, the new dialog state and the answer in the outbox.
+
+Timeouts (PostgreSQL): connecting, waiting for a pooled connection, a statement, and a
+transaction left idle are all bounded well below the worker's lease, and a watchdog cuts
+the connection of a call that outlives its deadline (a server that stops answering
+without closing the connection is only noticed that way).
+"""
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import heapq
+import itertools
 import json
+import logging
+import os
+import socket
+import threading
+import time
 from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -13,26 +33,113 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.models import AuditEntry
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("gonghao.db")
+
+_current: contextvars.ContextVar[Optional[tuple["Database", Session]]] = contextvars.ContextVar(
+    "gonghao_unit_of_work", default=None)
+
+
+class Watchdog:
+    """Calls a function once a deadline passes, unless cancelled first (one shared thread)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.heap: list = []
+        self.cancelled: set[int] = set()
+        self.ids = itertools.count()
+        self.thread: Optional[threading.Thread] = None
+
+    def arm(self, seconds: float, action: Callable[[], None]) -> int:
+        ticket = next(self.ids)
+        with self.lock:
+            heapq.heappush(self.heap, (time.monotonic() + seconds, ticket, action))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="gh-watchdog", daemon=True)
+                self.thread.start()
+            self.lock.notify()
+        return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self.lock:
+            self.cancelled.add(ticket)
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while not self.heap:
+                    self.lock.wait()
+                due, ticket, action = self.heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.lock.wait(min(wait, 1.0))
+                    continue
+                heapq.heappop(self.heap)
+                if ticket in self.cancelled:
+                    self.cancelled.discard(ticket)
+                    continue
+            try:
+                action()
+            except Exception:  # the action is best effort: cutting a connection already gone
+                pass
+
+
+WATCHDOG = Watchdog()
 
 
 class Database:
-    """One engine and a session factory for a DATABASE_URL."""
+    """One engine and a session factory for a DATABASE_URL.
 
-    def __init__(self, url: str):
+    ``timeout`` (seconds) bounds connecting, statements and waiting for a pooled
+    connection; ``pool`` is (size, overflow) on PostgreSQL.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0, pool: tuple[int, int] = (10, 20)):
         self.url = url
-        kwargs: dict = {"pool_pre_ping": True}
+        self.timeout = timeout
+        self.postgres = url.startswith("postgresql")
+        kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            kwargs.update(pool_size=pool[0], max_overflow=pool[1], pool_timeout=timeout,
+                          connect_args={"connect_timeout": max(1, int(round(timeout))),
+                                        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                        "keepalives_count": 2})
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine, "connect", self._postgres_timeouts)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.postgres:
+            event.listen(self._sessions, "after_begin", _remember_socket)
+
+    @staticmethod
+    def _postgres_timeouts(dbapi_conn, _record):
+        """Generous limits for every connection (a console export may take a while); units set tighter ones."""
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 120000; SET idle_in_transaction_session_timeout = 120000")
+        dbapi_conn.commit()
+
+    def _tighten(self, session: Session, seconds: float) -> None:
+        """Limits for this transaction only: a statement, a lock wait, and the transaction left idle
+        (a worker stopped in the middle loses its rows to the others when the server ends it)."""
+        ms = str(max(100, int(seconds * 1000)))
+        session.execute(text("SELECT set_config('statement_timeout', :ms, true), "
+                             "set_config('lock_timeout', :ms, true), "
+                             "set_config('idle_in_transaction_session_timeout', :ms, true)"), {"ms": ms})
 
     @contextlib.contextmanager
-    def session(self):
-        """A session that commits at the end of the block, or rolls back on error."""
+    def session(self) -> Iterator[Session]:
+        """A session that commits at the end of the block, or rolls back on error.
+
+        Inside a unit of work of this database (same thread), the unit's session is
+        given instead: its writes commit with the event, or not at all.
+        """
+        current = _current.get()
+        if current is not None and current[0] is self:
+            yield current[1]
+            return
         session: Session = self._sessions()
         try:
             yield session
@@ -43,14 +150,62 @@ class Database:
         finally:
             session.close()
 
+    @contextlib.contextmanager
+    def unit_of_work(self, deadline: Optional[float] = None) -> Iterator[Session]:
+        """One transaction for one event; ``db.session()`` inside it joins it.
+
+        ``deadline`` (seconds): past it the connection is cut, so a database that went
+        silent fails the unit instead of holding the worker (PostgreSQL only).
+        """
+        if _current.get() is not None:
+            raise RuntimeError("a unit of work is already open in this thread")
+        session: Session = self._sessions()
+        token = _current.set((self, session))
+        ticket = None
+        try:
+            if self.postgres:
+                seconds = deadline or self.timeout * 2
+                ticket = WATCHDOG.arm(seconds, _cutter(session))
+                self._tighten(session, seconds)
+            yield session
+            session.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                session.rollback()
+            raise
+        finally:
+            if ticket is not None:
+                WATCHDOG.disarm(ticket)
+            _current.reset(token)
+            session.close()
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: Optional[float] = None) -> Iterator[Session]:
+        """A short transaction of its own, cut by the watchdog after ``seconds`` (never joins a unit)."""
+        session: Session = self._sessions()
+        ticket = WATCHDOG.arm(seconds or self.timeout, _cutter(session)) if self.postgres else None
+        try:
+            if self.postgres:
+                self._tighten(session, seconds or self.timeout)
+            yield session
+            session.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                session.rollback()
+            raise
+        finally:
+            if ticket is not None:
+                WATCHDOG.disarm(ticket)
+            session.close()
+
     def upgrade(self) -> None:
         """Applies every Alembic migration (``gonghao db upgrade``)."""
         command.upgrade(alembic_config(self.url), "heads")  # each feature's migrations branch from 0001
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            with self.bounded(min(self.timeout, 2.0)) as s:
+                s.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
@@ -60,6 +215,42 @@ class Database:
         with self.session() as s:
             s.add(AuditEntry(actor=actor, action=action, subject=subject,
                              detail=json.dumps(detail, ensure_ascii=False) if detail else None))
+
+
+def _remember_socket(session: Session, _transaction, connection) -> None:
+    """Notes the socket of the connection a transaction runs on (for the watchdog's other thread)."""
+    try:
+        session.info["pg_socket"] = connection.connection.dbapi_connection.pgconn.socket
+    except Exception:
+        session.info.pop("pg_socket", None)
+
+
+def _cutter(session: Session) -> Callable[[], None]:
+    """Shuts down the socket of the session's connection (if it has one): the blocked call fails at once."""
+    def cut() -> None:
+        fd = session.info.get("pg_socket")
+        if fd is None or fd < 0:
+            return
+        log.warning("a database call outlived its deadline; cutting its connection")
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+    return cut
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a database or network failure that says nothing about the event (try again later)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    name = type(exc).__module__ + "." + type(exc).__name__
+    return name.startswith("redis.exceptions.") and type(exc).__name__ in (
+        "ConnectionError", "TimeoutError", "BusyLoadingError")
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -126,31 +126,18 @@ class Harness:
 
     # -- waiting -----------------------------------------------------------------
     def wait_idle(self, timeout=15):
-        deadline = time.time() + timeout
-        if self.backend == "embedded":
-            assert self.services.inprocess_worker.wait_idle(timeout)
-            return
-        while time.time() < deadline:
-            if self.services.queue.backlog() == 0 and self.worker.dispatcher.wait_idle(0.05) and not self.worker.active:
-                return
-            time.sleep(0.02)
-        raise AssertionError("the worker did not finish in time")
+        worker = self.services.inprocess_worker if self.backend == "embedded" else self.worker
+        assert worker.wait_idle(timeout), "the worker did not finish in time"
 
     def start_worker(self):
-        from bot.worker import RedisWorker
+        """The worker process's loop, in a thread of the test, sharing the app's services (tests change them)."""
+        from bot.worker import Worker
 
-        self.worker = RedisWorker(self.services, threads=16)
-        self.worker.LEASE_SECONDS = 2
-        self.worker_thread = threading.Thread(target=self.worker.run, daemon=True)
-        self.worker_thread.start()
-        deadline = time.time() + 10
-        while not self.worker.owned and time.time() < deadline:
-            time.sleep(0.02)
+        self.worker = Worker(self.services, threads=16).start()
 
     def stop_worker(self):
         if self.worker:
             self.worker.stop()
-            self.worker_thread.join(timeout=30)
             self.worker = None
 
 

@@ -20,27 +20,46 @@ def hello():
     return [TextMessage(text="您好")]
 
 
-def test_a_fresh_token_is_used_to_reply(gateway, line):
-    sent = gateway.deliver(USER, line.issue_reply_token(USER), int(time.time() * 1000), hello(), retry_key_for("e1"))
-    assert sent.method == "reply" and sent.request_id
+def test_a_reply_is_one_call_and_says_it_was_delivered(gateway, line):
+    result = gateway.reply_once(line.issue_reply_token(USER), hello())
+    assert result.outcome == "delivered" and result.request_id
     assert [c.path for c in line.delivered()] == ["/v2/bot/message/reply"]
     assert "x-line-retry-key" not in line.delivered()[0].headers
 
 
-def test_a_stale_token_means_a_push_with_a_retry_key(gateway, line):
-    minute_ago = int((time.time() - 60) * 1000)
-    sent = gateway.deliver(USER, line.issue_reply_token(USER), minute_ago, hello(), retry_key_for("e2"))
-    assert sent.method == "push"
-    call = line.delivered()[0]
-    assert call.path == "/v2/bot/message/push" and call.headers["x-line-retry-key"] == retry_key_for("e2")
+def test_a_used_reply_token_is_refused_not_retried(gateway, line):
+    token = line.issue_reply_token(USER)
+    gateway.reply_once(token, hello())
+    again = gateway.reply_once(token, hello())
+    assert again.outcome == "refused" and again.status == 400
+    assert len([c for c in line.requests if c.path.endswith("/reply")]) == 2 and len(line.delivered()) == 1
 
 
-def test_a_failed_reply_is_never_retried_as_a_reply(gateway, line):
+def test_a_server_error_means_surely_not_delivered(gateway, line):
     line.fail_next(1, status=500, path_prefix="/v2/bot/message/reply")
-    sent = gateway.deliver(USER, line.issue_reply_token(USER), int(time.time() * 1000), hello(), retry_key_for("e3"))
-    assert sent.method == "push"
-    replies = [c for c in line.requests if c.path.endswith("/reply")]
-    assert len(replies) == 1
+    assert gateway.reply_once(line.issue_reply_token(USER), hello()).outcome == "not_sent"
+
+
+def test_a_refused_connection_means_surely_not_delivered():
+    closed = LineGateway("token", "http://127.0.0.1:9", timeout=1.0, pool_size=1)
+    assert closed.reply_once("rt-x", hello()).outcome == "not_sent"
+
+
+def test_a_reply_answered_after_the_timeout_may_have_been_delivered(line):
+    gateway = LineGateway("token", line.url, timeout=0.3, pool_size=2)
+    line.set_delay(0.6)
+    result = gateway.reply_once(line.issue_reply_token(USER), hello())
+    assert result.outcome == "maybe"
+    line.wait_for(lambda: line.delivered(), timeout=3)  # LINE took it after all (and nothing is left in flight)
+
+
+def test_the_quota_used_up_is_told_apart_from_the_rate_limit(gateway, line):
+    line.quota, line.usage = 10, 10
+    assert gateway.push_once(USER, hello(), retry_key_for("q1")).outcome == "quota"
+    line.quota = None
+    line.fail_next(1, status=429, path_prefix="/v2/bot/message/push")
+    limited = gateway.push_once(USER, hello(), retry_key_for("q2"))
+    assert limited.outcome == "limited" and limited.retry_after > 0
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
@@ -78,6 +97,8 @@ def test_a_slow_platform_times_out(line):
     with pytest.raises(DeliveryFailed):
         gateway.push(USER, hello(), retry_key_for("e8"))
     assert time.time() - started < 2.0
+    # the mock finishes the delayed requests before the next test starts (it shares the mock)
+    line.wait_for(lambda: len([c for c in line.requests if c.path.endswith("/push")]) == 2, timeout=5)
 
 
 def test_the_profile_language_is_read(gateway, line):

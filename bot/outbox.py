@@ -1,0 +1,221 @@
+"""The outbox: answers recorded with their event, then sent to LINE exactly once where it can be known.
+
+An answer is a row of ``deliveries`` written in the event's own transaction, already
+claimed by the worker that wrote it (``claim``, a fencing token, until ``claimed_until``).
+After the commit that worker sends it:
+
+- **reply** while the reply token is fresh. Delivered: done. Surely not delivered
+  (could not connect, LINE answered 5xx, or the token was refused on a first attempt):
+  push instead. *Maybe* delivered (the request was written, then the answer did not
+  come, or the sender died or stalled past its claim): never pushed — the reply is sent
+  again with the same single-use token while it is fresh (LINE refuses a used token, so
+  it cannot show twice; that refusal then means the first one got through), and once the
+  token is stale the answer is marked ``unsure`` and left. That last case — LINE never
+  took a reply we wrote, and the token went stale before a second try — is the one
+  answer we may lose; the other side, a push after a reply LINE did take, would show the
+  owner every such answer twice, mid-letter, which is worse and far more frequent.
+- **push** with ``X-Line-Retry-Key`` (stable per event): retried with backoff on 5xx,
+  timeouts and 429 (after LINE's ``Retry-After``); a 409 means it was already accepted.
+  When the month's quota is used up it is ``held`` (not retried; staff see it); other
+  refusals end as ``failed``.
+
+Every change of a claimed row names the claim it holds, so a sender that lost its claim
+(stopped past it while another took over) cannot push or mark anything but a delivery.
+A user's next event waits until their previous answer is no longer open, so answers
+arrive in the order of the messages.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.gateway import (DELIVERED, LIMITED, MAYBE, NOT_SENT, QUOTA, REPLY_TOKEN_FRESH_SECONDS, LineGateway,
+                         retry_key_for)
+from bot.queue import backoff_ms, now_ms
+from storage.db import Database
+from storage.models import Delivery
+
+log = logging.getLogger("gonghao.outbox")
+
+PUSH_FOR_MS = 24 * 3600 * 1000  # LINE keeps a retry key for 24 hours: retry pushes that long at most
+MAYBE_RETRY_MS = 1000  # a reply that may have gone out is tried again (same token) after this
+
+
+@dataclass
+class Answer:
+    """A claimed row of the outbox, as its sender holds it."""
+
+    event_id: str
+    user_id: Optional[str]
+    reply_token: Optional[str]
+    event_ms: int
+    messages: list  # LINE's JSON
+    claim: str
+    phase: str  # reply / reply? (may have gone out) / push
+    attempts: int = 0
+    created_ms: int = 0
+    ticket: Optional[int] = None  # the loading animation's, while the worker holds it
+
+
+class Outbox:
+    def __init__(self, db: Database, gateway: LineGateway, lease_seconds: float,
+                 on_sent: Optional[Callable[[Answer, str, str], None]] = None):
+        self.db = db
+        self.gateway = gateway
+        self.lease_ms = int(lease_seconds * 1000)
+        self.on_sent = on_sent  # (answer, method, request id): metrics
+
+    # -- recording (inside the event's transaction) ---------------------------------------
+    def add(self, session: Session, event: dict, user_id: Optional[str], messages: list) -> Answer:
+        """Records the answer to ``event``, claimed by the caller (who sends it after the commit)."""
+        answer = Answer(event["webhookEventId"], user_id, event.get("replyToken") or None,
+                        int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms())
+        if not answer.reply_token:
+            answer.phase = "push"
+        session.add(Delivery(event_id=answer.event_id, user_id=user_id, reply_token=answer.reply_token,
+                             event_timestamp=answer.event_ms,
+                             messages=json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
+                             status="sending", claim=answer.claim, claimed_until=now_ms() + self.lease_ms,
+                             phase=answer.phase, attempts=0, next_attempt_at=0))
+        return answer
+
+    # -- taking over what is due ------------------------------------------------------------
+    def due(self, limit: int = 100, exclude=()) -> list[Answer]:
+        """Claims answers to try again now, and answers whose sender let its claim lapse."""
+        now = now_ms()
+        d = Delivery
+        lapsed = and_(d.status == "sending", d.claimed_until < now)
+        with self.db.bounded() as s:
+            rows = s.execute(select(d.event_id).where(or_(and_(d.status == "pending", d.next_attempt_at <= now),
+                                                          lapsed)).order_by(d.created_at).limit(limit)).scalars().all()
+        taken = []
+        for event_id in rows:
+            if event_id in exclude:
+                continue
+            answer = self._take(event_id, now)
+            if answer is not None:
+                taken.append(answer)
+        return taken
+
+    def _take(self, event_id: str, now: int) -> Optional[Answer]:
+        d = Delivery
+        claim = secrets.token_hex(8)
+        with self.db.bounded() as s:
+            row = s.execute(select(d).where(d.event_id == event_id)).scalar_one_or_none()
+            if row is None or not (row.status == "pending" and row.next_attempt_at <= now
+                                   or row.status == "sending" and row.claimed_until < now):
+                return None
+            phase = row.phase
+            if row.status == "sending" and phase == "reply":
+                phase = "reply?"  # its sender may have written the reply before it stopped
+            done = s.execute(update(d).where(d.event_id == event_id, d.status == row.status,
+                                             d.claim.is_(None) if row.claim is None else d.claim == row.claim)
+                             .values(status="sending", claim=claim, claimed_until=now + self.lease_ms, phase=phase))
+            if done.rowcount != 1:
+                return None
+            return Answer(row.event_id, row.user_id, row.reply_token, row.event_timestamp, json.loads(row.messages),
+                          claim, phase, row.attempts, int(_aware(row.created_at).timestamp() * 1000))
+
+    # -- sending -------------------------------------------------------------------------------
+    def send(self, answer: Answer) -> str:
+        """Sends one claimed answer as far as it can go now; returns the row's new status."""
+        if answer.phase in ("reply", "reply?"):
+            if self._fresh(answer):
+                status = self._reply(answer)
+                if status is not None:
+                    return status
+            elif answer.phase == "reply?":
+                return self._finish(answer, "unsure", reason="reply may have reached LINE; token now stale")
+            if not self._move(answer, "push"):
+                return "lost claim"
+        return self._push(answer)
+
+    def _fresh(self, answer: Answer) -> bool:
+        return bool(answer.reply_token) and time.time() - answer.event_ms / 1000.0 < REPLY_TOKEN_FRESH_SECONDS
+
+    def _reply(self, answer: Answer) -> Optional[str]:
+        """The row's new status, or None when a push should follow."""
+        result = self.gateway.reply_once(answer.reply_token, answer.messages)
+        if result.outcome == DELIVERED:
+            return self._finish(answer, "sent", "reply", result.request_id)
+        if result.outcome == MAYBE:
+            return self._later(answer, MAYBE_RETRY_MS, phase="reply?")
+        if result.outcome == LIMITED:
+            return self._later(answer, int(result.retry_after * 1000))
+        if answer.phase == "reply?" and result.status == 400:  # the token was used: by the earlier attempt
+            return self._finish(answer, "sent", "reply", result.request_id)
+        if result.outcome == NOT_SENT or result.status == 400:
+            return None  # surely not shown (or a token LINE no longer takes): push
+        return self._finish(answer, "failed", reason=f"LINE refused the reply ({result.status})")
+
+    def _push(self, answer: Answer) -> str:
+        if not answer.user_id:
+            return self._finish(answer, "failed", reason="no reply token and nobody to push to")
+        result = self.gateway.push_once(answer.user_id, answer.messages, retry_key_for(answer.event_id))
+        if result.outcome == DELIVERED:
+            return self._finish(answer, "sent", "push", result.request_id)
+        if result.outcome == QUOTA:
+            return self._finish(answer, "held", reason="the month's message quota is used up")
+        if result.outcome in (NOT_SENT, MAYBE, LIMITED):
+            if answer.created_ms and now_ms() - answer.created_ms > PUSH_FOR_MS:
+                return self._finish(answer, "failed", reason="LINE unreachable for 24 hours")
+            wait = int(result.retry_after * 1000) if result.outcome == LIMITED else backoff_ms(answer.attempts + 1)
+            return self._later(answer, min(wait, 300_000))
+        return self._finish(answer, "failed", reason=f"LINE refused the push ({result.status})")
+
+    # -- changing the row (always under the claim) ------------------------------------------------
+    def _move(self, answer: Answer, phase: str) -> bool:
+        with self.db.bounded() as s:
+            done = s.execute(update(Delivery).where(Delivery.event_id == answer.event_id,
+                                                    Delivery.claim == answer.claim).values(phase=phase))
+        answer.phase = phase
+        return done.rowcount == 1
+
+    def _later(self, answer: Answer, wait_ms: int, phase: Optional[str] = None) -> str:
+        values = {"status": "pending", "next_attempt_at": now_ms() + max(wait_ms, 100),
+                  "attempts": answer.attempts + 1, "claim": None, "claimed_until": 0}
+        if phase:
+            values["phase"] = phase
+        with self.db.bounded() as s:
+            s.execute(update(Delivery).where(Delivery.event_id == answer.event_id, Delivery.claim == answer.claim)
+                      .values(**values))
+        return "pending"
+
+    def _finish(self, answer: Answer, status: str, method: str = "", request_id: str = "", reason: str = "") -> str:
+        """Ends the row; a delivery is recorded even without the claim (it happened)."""
+        values = {"status": status, "claim": None, "claimed_until": 0, "attempts": answer.attempts + 1}
+        if status == "sent":
+            values.update(method=method, request_id=request_id[:64], sent_at=datetime.now(timezone.utc),
+                          messages="[]", reply_token=None)  # sent: nothing personal is kept
+        if reason:
+            values["reason"] = reason[:200]
+        where = [Delivery.event_id == answer.event_id]
+        if status != "sent":
+            where.append(Delivery.claim == answer.claim)
+        for attempt in range(4):  # LINE has it: losing this write would only send it again, but try hard
+            try:
+                with self.db.bounded() as s:
+                    s.execute(update(Delivery).where(*where).values(**values))
+                break
+            except Exception as exc:
+                if attempt == 3:
+                    raise
+                log.warning("could not record an answer as %s (%s); trying again", status, type(exc).__name__)
+                time.sleep(0.2 * 2 ** attempt)
+        if status == "sent" and self.on_sent is not None:
+            self.on_sent(answer, method, request_id)
+        if status in ("failed", "held", "unsure"):
+            log.warning("answer to event %s ended %s: %s", answer.event_id, status, reason)
+        return status
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
