@@ -48,9 +48,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def backoff_ms(attempts: int) -> int:
-    """After the n-th failed attempt: 1 s, 4 s, 16 s, ..."""
-    return 1000 * 4 ** max(0, attempts - 1)
+def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
+    """After the n-th failed attempt: 1 s, 4 s, 16 s, ... (with the default base)."""
+    return base_ms * 4 ** max(0, attempts - 1)
 
 
 class EventQueue:
@@ -61,6 +61,7 @@ class EventQueue:
         self.reorder_ms = reorder_ms
         self.accept_seconds = accept_seconds  # the webhook must answer LINE within 2 s
         self.listeners: list = []  # called after events were queued (the in-process worker wakes)
+        self.retry_base_ms = 1000  # the first wait after a failed attempt (tests shorten it)
 
     # -- the webhook's side ---------------------------------------------------------------
     def rows(self, events: Sequence[dict]) -> list[dict]:
@@ -131,8 +132,15 @@ class EventQueue:
                                              Delivery.status.in_(OPEN_DELIVERIES)).exists())
 
     def heads(self, limit: int, exclude: Sequence[str] = ()) -> list[tuple[str, str, int]]:
-        """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock)."""
-        e = AcceptedEvent
+        """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock).
+
+        Only the oldest queued events are looked at (a window a few times ``limit``), so a
+        large backlog costs no more than a small one.
+        """
+        window = select(AcceptedEvent).where(AcceptedEvent.status == "queued") \
+            .order_by(AcceptedEvent.event_timestamp, AcceptedEvent.received_at) \
+            .limit(max(500, 8 * (limit + len(exclude)))).subquery()
+        e = aliased(AcceptedEvent, window)
         with self.db.bounded() as s:
             found = s.execute(select(e.webhook_event_id, e.user_key, e.event_timestamp)
                               .where(self._takeable(e)).order_by(e.event_timestamp, e.received_at)
@@ -140,21 +148,56 @@ class EventQueue:
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
 
-    def claim(self, session: Session, event_id: str) -> Optional[tuple[dict, datetime]]:
-        """(event, received_at) locked for this transaction if it is still its user's turn, else None."""
+    def reserve(self, worker: str, limit: int, lease_ms: int) -> list[tuple[str, str, int]]:
+        """Like `heads`, but each event returned is reserved for ``worker`` for ``lease_ms`` (PostgreSQL).
+
+        Workers then take different events instead of racing for the same ones; a reservation
+        decides nothing else (the row lock and the state's version do): a worker that stalls
+        simply lets it lapse.
+        """
+        if not self.db.postgres:
+            return self.heads(limit)
+        now = now_ms()
+        window = select(AcceptedEvent).where(AcceptedEvent.status == "queued") \
+            .order_by(AcceptedEvent.event_timestamp, AcceptedEvent.received_at) \
+            .limit(max(500, 8 * limit)).subquery()
+        e = aliased(AcceptedEvent, window)
+        free = or_(e.reserved_until < now, e.reserved_by == worker)
+        chosen = select(e.webhook_event_id).where(self._takeable(e), free) \
+            .order_by(e.event_timestamp, e.received_at).limit(limit)
+        target = AcceptedEvent
+        locked = select(target.webhook_event_id).where(target.webhook_event_id.in_(chosen), target.status == "queued") \
+            .with_for_update(skip_locked=True)
+        with self.db.bounded() as s:
+            found = s.execute(update(target).where(target.webhook_event_id.in_(locked))
+                              .values(reserved_by=worker, reserved_until=now + lease_ms)
+                              .returning(target.webhook_event_id, target.user_key, target.event_timestamp)).all()
+        return sorted((tuple(row) for row in found), key=lambda row: row[2])
+
+    def claim(self, session: Session, event_id: str) -> Optional[dict]:
+        """The event, locked for this transaction and marked done in it, if it is still its user's turn.
+
+        One statement: the row lock (skipping a row another worker holds) and the mark. If the
+        transaction does not commit, the event is queued again as it was. Its text is dropped
+        with the mark (the answer goes to the outbox).
+        """
         e = AcceptedEvent
-        query = select(e.payload, e.received_at).where(e.webhook_event_id == event_id, self._takeable(e))
         if self.db.postgres:
-            query = query.with_for_update(of=e, skip_locked=True)
-        row = session.execute(query).first()
-        if row is None:
-            return None
-        return json.loads(row.payload), row.received_at
+            locked = select(e.webhook_event_id, e.payload).where(e.webhook_event_id == event_id, self._takeable(e)) \
+                .with_for_update(of=e, skip_locked=True).cte("locked")
+            row = session.execute(
+                update(e).where(e.webhook_event_id == locked.c.webhook_event_id)
+                .values(status="done", payload="{}", processed_at=func.now())
+                .returning(locked.c.payload)).first()
+        else:  # SQLite, one process: a read (a write would lock the whole file for the unit); `finish` marks it
+            row = session.execute(select(e.payload).where(e.webhook_event_id == event_id, self._takeable(e))).first()
+        return json.loads(row[0]) if row is not None else None
 
     def finish(self, session: Session, event_id: str) -> None:
-        """Marks the event processed (its text is dropped: the answer is in the outbox)."""
-        session.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id)
-                        .values(status="done", payload="{}", processed_at=datetime.now(timezone.utc)))
+        """Marks a claimed event processed, last thing in its unit of work (PostgreSQL's claim did already)."""
+        if not self.db.postgres:
+            session.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id)
+                            .values(status="done", payload="{}", processed_at=datetime.now(timezone.utc)))
 
     def failed(self, event_id: str, reason: str, max_attempts: int = MAX_ATTEMPTS) -> Optional[dict]:
         """Counts a failed attempt; after ``max_attempts`` dead-letters the event. The event if it died."""
@@ -167,7 +210,7 @@ class EventQueue:
             attempts = row.attempts + 1
             dead = attempts >= max_attempts
             s.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id).values(
-                attempts=attempts, next_attempt_at=now_ms() + backoff_ms(attempts), reason=reason[:200],
+                attempts=attempts, next_attempt_at=now_ms() + backoff_ms(attempts, self.retry_base_ms), reason=reason[:200],
                 **({"status": "dead", "processed_at": datetime.now(timezone.utc)} if dead else {})))
             return json.loads(row.payload) if dead else None
 

@@ -108,7 +108,8 @@ class Services:
         self.config = config
         self.role = role
         self.db = Database(normalise_database_url(config.database_url), timeout=config.db_timeout,
-                           pool=self.POOLS.get(role, self.POOLS["web"]))
+                           pool=self.POOLS.get(role, self.POOLS["web"]),
+                           statement_seconds=config.db_timeout if role == "worker" else None)
         self.redis = None
         if config.redis_url:
             import redis

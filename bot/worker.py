@@ -105,8 +105,10 @@ class EventProcessor:
         self.outbox: Outbox = services.outbox
         self.loading = LoadingAnimations(lambda user_id: self.services.gateway.show_loading(user_id))
 
-    def process(self, event_id: str) -> Optional[str]:
+    def process(self, event_id: str, user_key: Optional[str] = None) -> Optional[str]:
         """Runs the event if it is its user's turn; the answer's status afterwards (None: nothing sent)."""
+        if user_key and user_key != event_id:
+            self.services.users.locale(user_key)  # a new user's profile: asked of LINE outside the transaction
         answer = self.decide(event_id)
         if answer is None:
             return None
@@ -120,14 +122,13 @@ class EventProcessor:
         ticket = None
         try:
             with self.db.unit_of_work(self.services.config.db_timeout * 3) as session:
-                claimed = self.queue.claim(session, event_id)
-                if claimed is None:
+                event = self.queue.claim(session, event_id)  # locked, and marked done if this commits
+                if event is None:
                     return None  # done already, or not its turn (another worker has the user)
-                event, _received = claimed
-                user_id = event_user(event)
                 if event.get("mode") == "standby":
-                    self.queue.finish(session, event_id)  # another channel is active: send nothing
-                    return None
+                    self.queue.finish(session, event_id)
+                    return None  # another channel is active: send nothing
+                user_id = event_user(event)
                 ticket = self.loading.watch(user_id) if user_id else None
                 messages = self._run_dialog(session, event, user_id)
                 self.queue.finish(session, event_id)
@@ -258,6 +259,7 @@ class Worker:
         self.thread: Optional[threading.Thread] = None
         self.last_outbox = self.last_trim = 0.0
         self.heartbeat: Optional[Callable[[], None]] = None
+        self.reserve_ms = int(services.config.lease_seconds * 1000)
 
     # -- life ------------------------------------------------------------------------------
     def start(self) -> "Worker":
@@ -321,10 +323,13 @@ class Worker:
             return 1
         with self.active_lock:
             busy = list(self.active)
-        heads = self.queue.heads(room, exclude=busy)
+        if self.services.db.postgres:
+            heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms) if head[0] not in busy]
+        else:
+            heads = self.queue.heads(room, exclude=busy)
         for event_id, user_key, stamp in heads:
             if self._take(event_id):
-                self.dispatcher.submit(user_key, lambda e=event_id: self._process(e), stamp)
+                self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)
         return taken + len(heads)
 
     def _take(self, key: str) -> bool:
@@ -353,9 +358,9 @@ class Worker:
             with self.active_lock:
                 self.active.discard("out:" + answer.event_id)
 
-    def _process(self, event_id: str) -> None:
+    def _process(self, event_id: str, user_key: Optional[str] = None) -> None:
         try:
-            self.processor.process(event_id)
+            self.processor.process(event_id, user_key)
         except StaleState:
             log.warning("event %s: another worker answered this user first; it will be taken again", event_id)
         except Exception as exc:

@@ -93,9 +93,14 @@ class Database:
     connection; ``pool`` is (size, overflow) on PostgreSQL.
     """
 
-    def __init__(self, url: str, timeout: float = 5.0, pool: tuple[int, int] = (10, 20)):
+    def __init__(self, url: str, timeout: float = 5.0, pool: tuple[int, int] = (10, 20),
+                 statement_seconds: Optional[float] = None):
         self.url = url
         self.timeout = timeout
+        # a worker's connections: tight limits on every statement and on a transaction left idle
+        # (a worker stopped in the middle of one loses its rows to the others when the server ends it);
+        # other connections keep generous ones (a console export may take a while)
+        self.statement_ms = int((statement_seconds or 120) * 1000)
         self.postgres = url.startswith("postgresql")
         kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
         if url.startswith("sqlite"):
@@ -114,20 +119,12 @@ class Database:
         if self.postgres:
             event.listen(self._sessions, "after_begin", _remember_socket)
 
-    @staticmethod
-    def _postgres_timeouts(dbapi_conn, _record):
-        """Generous limits for every connection (a console export may take a while); units set tighter ones."""
+    def _postgres_timeouts(self, dbapi_conn, _record):
+        ms = self.statement_ms
         with dbapi_conn.cursor() as cursor:
-            cursor.execute("SET statement_timeout = 120000; SET idle_in_transaction_session_timeout = 120000")
+            cursor.execute(f"SET statement_timeout = {ms}; SET lock_timeout = {ms}; "
+                           f"SET idle_in_transaction_session_timeout = {ms * 2}")
         dbapi_conn.commit()
-
-    def _tighten(self, session: Session, seconds: float) -> None:
-        """Limits for this transaction only: a statement, a lock wait, and the transaction left idle
-        (a worker stopped in the middle loses its rows to the others when the server ends it)."""
-        ms = str(max(100, int(seconds * 1000)))
-        session.execute(text("SELECT set_config('statement_timeout', :ms, true), "
-                             "set_config('lock_timeout', :ms, true), "
-                             "set_config('idle_in_transaction_session_timeout', :ms, true)"), {"ms": ms})
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -164,9 +161,7 @@ class Database:
         ticket = None
         try:
             if self.postgres:
-                seconds = deadline or self.timeout * 2
-                ticket = WATCHDOG.arm(seconds, _cutter(session))
-                self._tighten(session, seconds)
+                ticket = WATCHDOG.arm(deadline or self.timeout * 2, _cutter(session))
             yield session
             session.commit()
         except BaseException:
@@ -185,8 +180,6 @@ class Database:
         session: Session = self._sessions()
         ticket = WATCHDOG.arm(seconds or self.timeout, _cutter(session)) if self.postgres else None
         try:
-            if self.postgres:
-                self._tighten(session, seconds or self.timeout)
             yield session
             session.commit()
         except BaseException:

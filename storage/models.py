@@ -53,6 +53,8 @@ class AcceptedEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts (outages do not count)
     next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=0)  # ms
     reason: Mapped[Optional[str]] = mapped_column(String(200))  # why it was dead-lettered (no personal data)
+    reserved_by: Mapped[Optional[str]] = mapped_column(String(64))  # the worker that will take it (spreads work)
+    reserved_until: Mapped[int] = mapped_column(BigInteger, default=0)  # ms; then anyone may
 
 
 class Delivery(Base):

@@ -115,3 +115,56 @@ def test_line_failing_for_a_while_then_answers_arrive(bot):
     assert len(delivered) == 1
     assert delivered[0].path == "/v2/bot/message/push"  # the reply failed once; never retried as a reply
     assert delivered[0].headers.get("x-line-retry-key")
+
+
+OTHER = "U5555555555555555555555555555555e"
+
+
+def test_poison_events_never_cost_the_good_ones_in_the_same_request(bot):
+    poison = [
+        le.text_event("U" + "f" * 70, "聯絡窗口", reply_token=bot.token(USER)),  # not a LINE user id
+        {**le.text_event(USER, "聯絡窗口", reply_token=bot.token(USER)), "source": {"type": "user", "userId": 12345}},
+        {**le.text_event(USER, "x"), "timestamp": 10 ** 30},
+        le.text_event(OTHER, "聯\ud800絡\x00窗口", reply_token=bot.token(OTHER)),  # lone surrogate and NUL: scrubbed
+    ]
+    good = le.text_event(USER, "聯絡窗口", reply_token=bot.token(USER))
+    body = json.dumps({"destination": "U0", "events": poison + [good]}, ensure_ascii=True).encode()
+    assert bot.post(None, body=body).status_code == 200
+    bot.wait_idle()
+    assert len(bot.line.texts_to(USER)) >= 1 and len(bot.line.texts_to(OTHER)) >= 1
+    assert len(bot.line.delivered()) == 2  # the two usable events, once each
+
+
+def test_a_body_nested_too_deep_gets_400(bot):
+    body = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert bot.post(None, body=body).status_code == 400
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_and_its_user_told_once(bot, monkeypatch):
+    from handlers import message
+
+    real = message.handle
+
+    def handle(event, services, state):
+        if (event.get("message") or {}).get("text") == "boom":
+            raise ValueError("this event can never succeed")
+        return real(event, services, state)
+
+    monkeypatch.setattr("handlers.HANDLERS", {**__import__("handlers").HANDLERS, "message": handle})
+    bot.services.queue.retry_base_ms = 10
+    poison = le.text_event(USER, "boom", reply_token=bot.token(USER))
+    good = le.text_event(OTHER, "聯絡窗口", reply_token=bot.token(OTHER))
+    assert bot.post([poison, good]).status_code == 200
+    bot.wait_idle(timeout=30)
+    assert bot.line.texts_to(USER) == ["抱歉，這則訊息我們沒辦法處理。請換個說法再試一次，或與計畫辦公室聯絡。"]
+    assert len(bot.line.texts_to(OTHER)) == 1
+    with bot.services.db.session() as s:
+        from storage.models import AcceptedEvent
+
+        dead = s.get(AcceptedEvent, poison["webhookEventId"])
+        assert (dead.status, dead.attempts) == ("dead", 4)
+        assert dead.reason == "ValueError while handling the event"  # what failed, never what was said
+    after = le.text_event(USER, "聯絡窗口", reply_token=bot.token(USER))  # the user's next message is answered
+    assert bot.post([after]).status_code == 200
+    bot.wait_idle()
+    assert len(bot.line.texts_to(USER)) == 2

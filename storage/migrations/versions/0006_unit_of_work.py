@@ -27,8 +27,12 @@ def upgrade():
         t.add_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
         t.add_column(sa.Column("next_attempt_at", sa.BigInteger, nullable=False, server_default="0"))
         t.add_column(sa.Column("reason", sa.String(200)))
+        t.add_column(sa.Column("reserved_by", sa.String(64)))
+        t.add_column(sa.Column("reserved_until", sa.BigInteger, nullable=False, server_default="0"))
     op.execute("UPDATE accepted_events SET user_key = COALESCE(user_id, webhook_event_id)")
     op.create_index("ix_accepted_events_queued", "accepted_events", ["user_key", "event_timestamp"],
+                    postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
+    op.create_index("ix_accepted_events_turn", "accepted_events", ["event_timestamp", "received_at"],
                     postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
     with op.batch_alter_table("deliveries") as t:
         t.add_column(sa.Column("claim", sa.String(32)))
@@ -53,7 +57,8 @@ def downgrade():
     with op.batch_alter_table("deliveries") as t:
         for name in ("reason", "next_attempt_at", "attempts", "phase", "claimed_until", "claim"):
             t.drop_column(name)
+    op.drop_index("ix_accepted_events_turn", "accepted_events")
     op.drop_index("ix_accepted_events_queued", "accepted_events")
     with op.batch_alter_table("accepted_events") as t:
-        for name in ("reason", "next_attempt_at", "attempts", "ripe_at", "user_key"):
+        for name in ("reserved_until", "reserved_by", "reason", "next_attempt_at", "attempts", "ripe_at", "user_key"):
             t.drop_column(name)
