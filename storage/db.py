@@ -48,6 +48,12 @@ class Watchdog:
         self.cancelled: set[int] = set()
         self.ids = itertools.count()
         self.thread: Optional[threading.Thread] = None
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """In a forked child (gunicorn --preload) the thread stayed behind: start afresh."""
+        self.lock = threading.Condition()
+        self.heap, self.cancelled, self.thread = [], set(), None
 
     def arm(self, seconds: float, action: Callable[[], None]) -> int:
         ticket = next(self.ids)
