@@ -107,7 +107,9 @@ class Services:
 
         self.config = config
         self.role = role
-        self.db = Database(normalise_database_url(config.database_url), timeout=config.db_timeout,
+        # the web's waits are short: the webhook must answer LINE within 2 s
+        self.db = Database(normalise_database_url(config.database_url),
+                           timeout=config.db_timeout if role == "worker" else min(config.db_timeout, 1.0),
                            pool=self.POOLS.get(role, self.POOLS["web"]),
                            statement_seconds=config.db_timeout if role == "worker" else None)
         self.redis = None

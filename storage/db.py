@@ -108,12 +108,14 @@ class Database:
         # other connections keep generous ones (a console export may take a while)
         self.statement_ms = int((statement_seconds or 120) * 1000)
         self.postgres = url.startswith("postgresql")
-        kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
+        kwargs: dict = {"hide_parameters": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=pool[0], max_overflow=pool[1], pool_timeout=timeout,
-                          connect_args={"connect_timeout": max(1, int(round(timeout))),
+            # no pre-ping: a ping on a connection to a silent server would hang where no watchdog
+            # can see it; a dead connection fails its first statement instead (an outage: retried)
+            kwargs.update(pool_size=pool[0], max_overflow=pool[1], pool_timeout=timeout, pool_recycle=300,
+                          connect_args={"connect_timeout": max(2, int(round(timeout))),
                                         "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                                         "keepalives_count": 2})
         self.engine = create_engine(url, **kwargs)
