@@ -1,0 +1,98 @@
+"""The queue table: redeliveries, bounded growth, and production's refusal of a Redis that keeps nothing."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import line_events as le
+from bot.config import ConfigError
+from bot.queue import EventQueue
+from storage.db import Database
+from storage.models import AcceptedEvent, Delivery, DialogState
+
+USER = "U6666666666666666666666666666666f"
+
+
+@pytest.fixture()
+def queue(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+    db.upgrade()
+    yield EventQueue(db, reorder_ms=0)
+    db.engine.dispose()
+
+
+def count(db, model, **where):
+    with db.session() as s:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return s.execute(query).scalar_one()
+
+
+def test_an_event_is_queued_once_however_often_line_sends_it(queue):
+    event = le.text_event(USER, "hi")
+    assert queue.accept([event]) == [True]
+    assert queue.accept([{**event, "deliveryContext": {"isRedelivery": True}}]) == [False]
+    assert count(queue.db, AcceptedEvent) == 1
+
+
+def test_only_the_oldest_event_of_a_user_is_its_turn(queue):
+    first, second = le.text_event(USER, "1", timestamp=1000), le.text_event(USER, "2", timestamp=2000)
+    queue.accept([second, first])
+    assert [head[0] for head in queue.heads(10)] == [first["webhookEventId"]]
+
+
+def test_old_rows_are_trimmed_and_recent_ones_kept(queue):
+    db = queue.db
+    old, recent = le.text_event(USER, "old"), le.text_event(USER, "new")
+    queue.accept([old, recent])
+    long_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    with db.session() as s:
+        s.get(AcceptedEvent, old["webhookEventId"]).status = "done"
+        s.get(AcceptedEvent, old["webhookEventId"]).received_at = long_ago
+        s.add(Delivery(event_id=old["webhookEventId"], user_id=USER, messages="[]", status="sent", created_at=long_ago))
+        s.add(DialogState(user_id=USER, state="{}", expires_at=long_ago, version=3))
+    assert queue.trim() == 3
+    assert count(db, AcceptedEvent) == 1 and count(db, Delivery) == 0 and count(db, DialogState) == 0
+    assert count(db, AcceptedEvent, status="queued") == 1  # a queued event is never trimmed
+
+
+def test_production_refuses_a_redis_without_persistence(monkeypatch):
+    from bot.services import Services
+    from tests.conftest import make_config
+
+    config, cleanup = make_config("embedded", "http://127.0.0.1:9")
+    services = Services(replace(config, env="production"))
+
+    class Volatile:
+        def info(self, section):
+            return {"aof_enabled": 0}
+
+    services.redis = Volatile()
+    with pytest.raises(ConfigError, match="appendonly"):
+        services.check_redis_persistence()
+    services.config = replace(services.config, allow_volatile_redis=True)
+    services.check_redis_persistence()  # told explicitly: it starts
+    services.close()
+
+
+def test_production_checks_the_real_redis():
+    """The shared Redis of the test machine keeps nothing on disk (README): production refuses it."""
+    import redis
+
+    from bot.services import Services
+    from tests.conftest import REDIS_URL, make_config
+
+    config, cleanup = make_config("embedded", "http://127.0.0.1:9")
+    services = Services(replace(config, env="production", redis_url=REDIS_URL))
+    try:
+        if int(redis.Redis.from_url(REDIS_URL).info("persistence").get("aof_enabled", 0)):
+            services.check_redis_persistence()
+        else:
+            with pytest.raises(ConfigError):
+                services.check_redis_persistence()
+    finally:
+        services.close()
