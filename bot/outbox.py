@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import DateTime, and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.gateway import (DELIVERED, LIMITED, MAYBE, NOT_SENT, QUOTA, REPLY_TOKEN_FRESH_SECONDS, LineGateway,
@@ -45,6 +45,18 @@ from storage.models import Delivery
 
 log = logging.getLogger("gonghao.outbox")
 
+_ADD = text("INSERT INTO deliveries (event_id, user_id, reply_token, event_timestamp, messages, status, claim, "
+             "claimed_until, phase, attempts, next_attempt_at, created_at) VALUES (:id, :user, :token, :stamp, "
+             ":messages, 'sending', :claim, :until, :phase, 0, 0, :at)").bindparams(
+    bindparam("at", type_=DateTime(timezone=True)))
+_MOVE = text("UPDATE deliveries SET phase = :phase WHERE event_id = :id AND claim = :claim")
+_LATER = text("UPDATE deliveries SET status = 'pending', next_attempt_at = :next, attempts = :attempts, claim = NULL, "
+              "claimed_until = 0, phase = :phase WHERE event_id = :id AND claim = :claim")
+_SENT = text("UPDATE deliveries SET status = 'sent', method = :method, request_id = :request, sent_at = :at, "
+             "messages = '[]', reply_token = NULL, claim = NULL, claimed_until = 0, attempts = :attempts "
+             "WHERE event_id = :id").bindparams(bindparam("at", type_=DateTime(timezone=True)))
+_ENDED = text("UPDATE deliveries SET status = :status, reason = :reason, claim = NULL, claimed_until = 0, "
+              "attempts = :attempts WHERE event_id = :id AND claim = :claim")
 PUSH_FOR_MS = 24 * 3600 * 1000  # LINE keeps a retry key for 24 hours: retry pushes that long at most
 MAYBE_RETRY_MS = 1000  # a reply that may have gone out is tried again (same token) after this
 
@@ -80,11 +92,10 @@ class Outbox:
                         int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms())
         if not answer.reply_token:
             answer.phase = "push"
-        session.add(Delivery(event_id=answer.event_id, user_id=user_id, reply_token=answer.reply_token,
-                             event_timestamp=answer.event_ms,
-                             messages=json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
-                             status="sending", claim=answer.claim, claimed_until=now_ms() + self.lease_ms,
-                             phase=answer.phase, attempts=0, next_attempt_at=0))
+        session.execute(_ADD, {"id": answer.event_id, "user": user_id, "token": answer.reply_token,
+                               "stamp": answer.event_ms, "claim": answer.claim, "phase": answer.phase,
+                               "messages": json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
+                               "until": now_ms() + self.lease_ms, "at": datetime.now(timezone.utc)})
         return answer
 
     # -- taking over what is due ------------------------------------------------------------
@@ -174,36 +185,27 @@ class Outbox:
     # -- changing the row (always under the claim) ------------------------------------------------
     def _move(self, answer: Answer, phase: str) -> bool:
         with self.db.bounded() as s:
-            done = s.execute(update(Delivery).where(Delivery.event_id == answer.event_id,
-                                                    Delivery.claim == answer.claim).values(phase=phase))
+            done = s.execute(_MOVE, {"id": answer.event_id, "claim": answer.claim, "phase": phase})
         answer.phase = phase
         return done.rowcount == 1
 
     def _later(self, answer: Answer, wait_ms: int, phase: Optional[str] = None) -> str:
-        values = {"status": "pending", "next_attempt_at": now_ms() + max(wait_ms, 100),
-                  "attempts": answer.attempts + 1, "claim": None, "claimed_until": 0}
-        if phase:
-            values["phase"] = phase
         with self.db.bounded() as s:
-            s.execute(update(Delivery).where(Delivery.event_id == answer.event_id, Delivery.claim == answer.claim)
-                      .values(**values))
+            s.execute(_LATER, {"id": answer.event_id, "claim": answer.claim, "phase": phase or answer.phase,
+                               "next": now_ms() + max(wait_ms, 100), "attempts": answer.attempts + 1})
         return "pending"
 
     def _finish(self, answer: Answer, status: str, method: str = "", request_id: str = "", reason: str = "") -> str:
         """Ends the row; a delivery is recorded even without the claim (it happened)."""
-        values = {"status": status, "claim": None, "claimed_until": 0, "attempts": answer.attempts + 1}
-        if status == "sent":
-            values.update(method=method, request_id=request_id[:64], sent_at=datetime.now(timezone.utc),
-                          messages="[]", reply_token=None)  # sent: nothing personal is kept
-        if reason:
-            values["reason"] = reason[:200]
-        where = [Delivery.event_id == answer.event_id]
-        if status != "sent":
-            where.append(Delivery.claim == answer.claim)
+        if status == "sent":  # nothing personal is kept once it is sent; recorded even without the claim
+            statement, values = _SENT, {"method": method, "request": request_id[:64], "at": datetime.now(timezone.utc)}
+        else:
+            statement, values = _ENDED, {"status": status, "reason": reason[:200] or None, "claim": answer.claim}
+        values.update(id=answer.event_id, attempts=answer.attempts + 1)
         for attempt in range(4):  # LINE has it: losing this write would only send it again, but try hard
             try:
                 with self.db.bounded() as s:
-                    s.execute(update(Delivery).where(*where).values(**values))
+                    s.execute(statement, values)
                 break
             except Exception as exc:
                 if attempt == 3:

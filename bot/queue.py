@@ -23,10 +23,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Sequence
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import DateTime, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from storage.db import Database, is_outage
 from storage.models import AcceptedEvent, Delivery, DialogState
@@ -51,6 +51,42 @@ def now_ms() -> int:
 def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
     """After the n-th failed attempt: 1 s, 4 s, 16 s, ... (with the default base)."""
     return base_ms * 4 ** max(0, attempts - 1)
+
+
+# An event is its user's turn when it is ripe, not waiting after a failed attempt, no earlier
+# event of the user is queued, and the user's previous answer is no longer open.
+TURN = """
+e.status = 'queued' AND e.ripe_at <= :now AND e.next_attempt_at <= :now
+AND NOT EXISTS (SELECT 1 FROM accepted_events p WHERE p.status = 'queued' AND p.user_key = e.user_key
+                AND (p.event_timestamp < e.event_timestamp
+                     OR p.event_timestamp = e.event_timestamp AND p.received_at < e.received_at
+                     OR p.event_timestamp = e.event_timestamp AND p.received_at = e.received_at
+                        AND p.webhook_event_id < e.webhook_event_id))
+AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.user_id = e.user_id AND d.status IN ('pending', 'sending'))
+"""
+WINDOW = """(SELECT * FROM accepted_events WHERE status = 'queued'
+            ORDER BY event_timestamp, received_at LIMIT :window) e"""
+HEADS = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM {WINDOW}
+WHERE {TURN} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")
+RESERVE = text(f"""WITH chosen AS (
+  SELECT e.webhook_event_id FROM {WINDOW}
+  WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me)
+  ORDER BY e.event_timestamp, e.received_at LIMIT :n),
+locked AS (
+  SELECT x.webhook_event_id FROM accepted_events x JOIN chosen USING (webhook_event_id)
+  WHERE x.status = 'queued' FOR UPDATE OF x SKIP LOCKED)
+UPDATE accepted_events a SET reserved_by = :me, reserved_until = :until FROM locked
+WHERE a.webhook_event_id = locked.webhook_event_id
+RETURNING a.webhook_event_id, a.user_key, a.event_timestamp""")
+CLAIM_PG = text(f"""WITH locked AS (
+  SELECT e.webhook_event_id, e.payload FROM accepted_events e
+  WHERE e.webhook_event_id = :id AND {TURN} FOR UPDATE OF e SKIP LOCKED)
+UPDATE accepted_events a SET status = 'done', payload = '{{}}', processed_at = now() FROM locked
+WHERE a.webhook_event_id = locked.webhook_event_id
+RETURNING locked.payload""")
+CLAIM_SQLITE = text(f"SELECT e.payload FROM accepted_events e WHERE e.webhook_event_id = :id AND {TURN}")
+FINISH = text("UPDATE accepted_events SET status = 'done', payload = '{}', processed_at = :at "
+              "WHERE webhook_event_id = :id").bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
 
 class EventQueue:
@@ -116,35 +152,17 @@ class EventQueue:
             return set(s.execute(statement, rows).scalars().all())
 
     # -- the worker's side ---------------------------------------------------------------
-    def _takeable(self, e):
-        """Conditions under which event ``e`` is its user's turn now."""
-        earlier = aliased(AcceptedEvent)
-        now = now_ms()
-        return and_(
-            e.status == "queued", e.ripe_at <= now, e.next_attempt_at <= now,
-            ~select(earlier.webhook_event_id).where(
-                earlier.status == "queued", earlier.user_key == e.user_key,
-                or_(earlier.event_timestamp < e.event_timestamp,
-                    and_(earlier.event_timestamp == e.event_timestamp, earlier.received_at < e.received_at),
-                    and_(earlier.event_timestamp == e.event_timestamp, earlier.received_at == e.received_at,
-                         earlier.webhook_event_id < e.webhook_event_id))).exists(),
-            ~select(Delivery.event_id).where(Delivery.user_id == e.user_id,
-                                             Delivery.status.in_(OPEN_DELIVERIES)).exists())
-
+    # Plain SQL: these run for every event, and building them as expressions cost more CPU than
+    # the rest of an answer.
     def heads(self, limit: int, exclude: Sequence[str] = ()) -> list[tuple[str, str, int]]:
         """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock).
 
         Only the oldest queued events are looked at (a window a few times ``limit``), so a
         large backlog costs no more than a small one.
         """
-        window = select(AcceptedEvent).where(AcceptedEvent.status == "queued") \
-            .order_by(AcceptedEvent.event_timestamp, AcceptedEvent.received_at) \
-            .limit(max(500, 8 * (limit + len(exclude)))).subquery()
-        e = aliased(AcceptedEvent, window)
+        n = limit + len(exclude)
         with self.db.bounded() as s:
-            found = s.execute(select(e.webhook_event_id, e.user_key, e.event_timestamp)
-                              .where(self._takeable(e)).order_by(e.event_timestamp, e.received_at)
-                              .limit(limit + len(exclude))).all()
+            found = s.execute(HEADS, {"now": now_ms(), "window": max(500, 8 * n), "n": n}).all()
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
 
@@ -158,46 +176,27 @@ class EventQueue:
         if not self.db.postgres:
             return self.heads(limit)
         now = now_ms()
-        window = select(AcceptedEvent).where(AcceptedEvent.status == "queued") \
-            .order_by(AcceptedEvent.event_timestamp, AcceptedEvent.received_at) \
-            .limit(max(500, 8 * limit)).subquery()
-        e = aliased(AcceptedEvent, window)
-        free = or_(e.reserved_until < now, e.reserved_by == worker)
-        chosen = select(e.webhook_event_id).where(self._takeable(e), free) \
-            .order_by(e.event_timestamp, e.received_at).limit(limit)
-        target = AcceptedEvent
-        locked = select(target.webhook_event_id).where(target.webhook_event_id.in_(chosen), target.status == "queued") \
-            .with_for_update(skip_locked=True)
         with self.db.bounded() as s:
-            found = s.execute(update(target).where(target.webhook_event_id.in_(locked))
-                              .values(reserved_by=worker, reserved_until=now + lease_ms)
-                              .returning(target.webhook_event_id, target.user_key, target.event_timestamp)).all()
+            found = s.execute(RESERVE, {"now": now, "window": max(500, 8 * limit), "n": limit, "me": worker,
+                                        "until": now + lease_ms}).all()
         return sorted((tuple(row) for row in found), key=lambda row: row[2])
 
     def claim(self, session: Session, event_id: str) -> Optional[dict]:
-        """The event, locked for this transaction and marked done in it, if it is still its user's turn.
+        """The event, locked for this transaction (and on PostgreSQL marked done in it), if it is its user's turn.
 
-        One statement: the row lock (skipping a row another worker holds) and the mark. If the
-        transaction does not commit, the event is queued again as it was. Its text is dropped
-        with the mark (the answer goes to the outbox).
+        PostgreSQL: one statement takes the row lock (skipping a row another worker holds) and
+        marks it; if the transaction does not commit, the event is queued again as it was.
+        SQLite (one process): a read — a write would lock the whole file for the unit — and
+        `finish` marks it at the end.
         """
-        e = AcceptedEvent
-        if self.db.postgres:
-            locked = select(e.webhook_event_id, e.payload).where(e.webhook_event_id == event_id, self._takeable(e)) \
-                .with_for_update(of=e, skip_locked=True).cte("locked")
-            row = session.execute(
-                update(e).where(e.webhook_event_id == locked.c.webhook_event_id)
-                .values(status="done", payload="{}", processed_at=func.now())
-                .returning(locked.c.payload)).first()
-        else:  # SQLite, one process: a read (a write would lock the whole file for the unit); `finish` marks it
-            row = session.execute(select(e.payload).where(e.webhook_event_id == event_id, self._takeable(e))).first()
+        row = session.execute(CLAIM_PG if self.db.postgres else CLAIM_SQLITE,
+                              {"id": event_id, "now": now_ms()}).first()
         return json.loads(row[0]) if row is not None else None
 
     def finish(self, session: Session, event_id: str) -> None:
         """Marks a claimed event processed, last thing in its unit of work (PostgreSQL's claim did already)."""
         if not self.db.postgres:
-            session.execute(update(AcceptedEvent).where(AcceptedEvent.webhook_event_id == event_id)
-                            .values(status="done", payload="{}", processed_at=datetime.now(timezone.utc)))
+            session.execute(FINISH, {"id": event_id, "at": datetime.now(timezone.utc)})
 
     def failed(self, event_id: str, reason: str, max_attempts: int = MAX_ATTEMPTS) -> Optional[dict]:
         """Counts a failed attempt; after ``max_attempts`` dead-letters the event. The event if it died."""

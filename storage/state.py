@@ -11,13 +11,18 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import DateTime, bindparam, delete, insert, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import Delivery, DialogState
 
 STATE_TTL = 30 * 24 * 3600  # a letter left half-way is resumed for a month
+_LOAD = sql("SELECT state, expires_at, version FROM dialog_states WHERE user_id = :user").columns(
+    DialogState.state, DialogState.expires_at, DialogState.version)
+_SAVE = sql("UPDATE dialog_states SET state = :state, expires_at = :expires, version = version + 1 "
+            "WHERE user_id = :user AND version = :version").bindparams(
+    bindparam("expires", type_=DateTime(timezone=True)))
 
 
 class StaleState(Exception):
@@ -37,8 +42,7 @@ class ConversationStore:
 
     def load(self, session: Session, user_id: str) -> tuple[Optional[dict], int]:
         """(state or None, version) for a write that follows in the same transaction."""
-        row = session.execute(select(DialogState.state, DialogState.expires_at, DialogState.version)
-                              .where(DialogState.user_id == user_id)).first()
+        row = session.execute(_LOAD, {"user": user_id}).first()
         if row is None:
             return None, -1
         state = json.loads(row.state) if _aware(row.expires_at) >= datetime.now(timezone.utc) else None
@@ -52,9 +56,7 @@ class ConversationStore:
         if version < 0:
             session.execute(insert(DialogState).values(user_id=user_id, state=text, expires_at=expires, version=0))
             return
-        done = session.execute(update(DialogState)
-                               .where(DialogState.user_id == user_id, DialogState.version == version)
-                               .values(state=text, expires_at=expires, version=version + 1))
+        done = session.execute(_SAVE, {"user": user_id, "version": version, "state": text, "expires": expires})
         if done.rowcount == 1:
             return
         if session.execute(select(DialogState.version).where(DialogState.user_id == user_id)).first() is not None:

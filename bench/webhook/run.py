@@ -24,7 +24,7 @@ Measured:
   after the webhook's 200, so its time includes the worker draining the queue;
 - webhook acknowledgements: requests/s and latency percentiles as wrk saw them (2 s timeout,
   LINE's limit);
-- exactly once: every event accepted (ours: every ``seen:`` key under the run's Redis prefix;
+- exactly once: every event accepted (ours: every row of ``accepted_events`` in the run's schema;
   the echo bot: what it answered) must have exactly one accepted reply or push at the mock, found
   by its reply token or its retry key; sends refused as repeats (reply token used twice, retry key
   already accepted) are counted too;
@@ -77,7 +77,6 @@ PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 CLK = os.sysconf("SC_CLK_TCK")
 REPLY, PUSH = "/v2/bot/message/reply", "/v2/bot/message/push"
-PARTITIONS = 8  # GONGHAO_PARTITIONS' default
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +269,8 @@ def gunicorn_cmd(app: str, port: int, web: "Web") -> list[str]:
            "--backlog", "2048", "--log-level", "warning"]
     if web.kind == "gthread":
         cmd += ["--threads", str(web.threads)]
+    if app.startswith("bot:"):  # ours: the Procfile's settings (the app built before the workers fork)
+        cmd += ["--config", str(ROOT / "gunicorn.conf.py")]
     return cmd + [app]
 
 
@@ -342,11 +343,20 @@ class Run:
 
         return redis.Redis.from_url(REDIS_URL)
 
-    def seen(self, prefix: str) -> set[str]:
-        """The event ids our webhook accepted (queued) under a prefix."""
-        r = self.redis()
-        cut = len(prefix) + len("seen:")
-        return {key[cut:].decode() for key in r.scan_iter(match=f"{prefix}seen:*", count=2000)}
+    def _sql(self, statement: str) -> list:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True,
+                             options=f"-csearch_path={self.schema}") as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def seen(self) -> set[str]:
+        """The event ids our webhook accepted (the queue table is emptied before each of our runs)."""
+        return {row[0] for row in self._sql("SELECT webhook_event_id FROM accepted_events")}
+
+    def empty_queue(self) -> None:
+        self._sql("TRUNCATE accepted_events, deliveries, dialog_states")
 
     def clean_redis(self) -> int:
         """Deletes this run's keys, by prefix (never FLUSHDB: the Redis is shared)."""
@@ -476,7 +486,8 @@ class Run:
         spies = []
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz", lambda s: s == 200, proc=proc)
-            self.wait_for_leases(prefix, processes, workers)
+            self.wait_for_workers(mock_url, port, workers)
+            self.empty_queue()
             pause_ms = 1000 * self.args.connections / rate if rate else 0
             bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap)
             if self.args.py_spy:
@@ -492,7 +503,7 @@ class Run:
             if rate:
                 label += f", wrk paced to ~{rate:,.0f}/s"
             result = self.measure(label, mock_url, {"web": children(proc.pid), "worker": [w.pid for w in workers]},
-                                  bodies, port, lambda _wrk: self.seen(prefix), pause_ms)
+                                  bodies, port, lambda _wrk: self.seen(), pause_ms)
             result["tracebacks"] = sum(p.tail(100000).count("Traceback") for p in [proc, *workers])
         finally:
             for spy in spies:
@@ -502,20 +513,24 @@ class Run:
         result.update(bot="ours", web=str(web), processes=processes, worker_threads=worker_threads, nice=nice)
         return result
 
-    def wait_for_leases(self, prefix: str, processes: int, procs: list[Proc], timeout: float = 40):
-        """Until every partition is leased and each worker holds some (the second gets its share from the first)."""
-        r = self.redis()
+    def wait_for_workers(self, mock_url: str, port: int, procs: list[Proc], timeout: float = 60) -> None:
+        """Until a probe event is answered (the workers are up and connected); it is not counted."""
+        user = "U" + "0" * 31 + "1"
+        before = sum(mock_stats(mock_url)["sends"].values())
+        body = le.envelope([le.text_event(user, TEXT, reply_token=f"rt-{user}-probe{self.id}")])
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/callback", data=body, headers={
+            "Content-Type": "application/json", "x-line-signature": le.sign(SECRET, body)})
+        urllib.request.urlopen(request, timeout=5).read()
         deadline = time.time() + timeout
         while time.time() < deadline:
             for proc in procs:
                 if proc.popen.poll() is not None:
                     raise SystemExit(f"{proc.name} exited early:\n{proc.tail()}")
-            leases = [r.get(f"{prefix}lease:{p}") for p in range(PARTITIONS)]
-            owners = {v for v in leases if v}
-            if all(leases) and len(owners) >= processes:
-                return owners
+            if sum(mock_stats(mock_url)["sends"].values()) > before:
+                time.sleep(1.0)  # the other workers finish starting too
+                return
             time.sleep(0.1)
-        raise SystemExit("the workers did not share out the partitions")
+        raise SystemExit("no worker answered the probe event")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,7 +644,7 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
     lines.append("End-to-end events/s = events answered at the mock ÷ (last accepted answer − first request); ours "
                  "acknowledges first and answers from the queue, so its time includes draining what the webhook took "
                  "in faster than the worker answered. Ack = the webhook's HTTP answer as wrk saw it (ms; wrk's "
-                 "timeout is 2 s, LINE's limit). Accepted: ours, the `seen:` keys under the run's prefix (events "
+                 "timeout is 2 s, LINE's limit). Accepted: ours, the rows of `accepted_events` (events "
                  "queued); the echo bot, what it answered. dup / missing / refused: events answered more than once, "
                  "accepted but never answered, and sends the mock refused as repeats (a reply token used twice, a "
                  "retry key already accepted).")
@@ -714,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             write_section(text)
         return 0
     started = time.time()
+    ensure_wrk()  # before machine(), which reads wrk's version
     info = machine()
     run = Run(args)
     results: dict = {}
