@@ -10,8 +10,9 @@ from flask import Flask
 
 from bot.config import Config
 
-# Blueprints of features that may not exist yet in a checkout: downloads, staff console.
-OPTIONAL_BLUEPRINTS = ("bot.downloads", "bot.staff")
+# Blueprints of features that may not exist yet in a checkout: downloads, staff console and its status page,
+# the operations endpoints (/metrics, /readyz).
+OPTIONAL_BLUEPRINTS = ("bot.downloads", "bot.staff", "bot.staff_status", "bot.ops")
 
 
 def create_app(config: Config | None = None, start_worker: bool | None = None) -> Flask:
