@@ -4,7 +4,20 @@ The app is built once in the master before the workers are forked (`preload_app`
 port opens only when the app is ready: the first request after a start is answered as fast
 as any other (building the app — importing the LINE SDK, the dialogs and the editions —
 takes about 2 s). Each worker then drops any database connection inherited from the master.
+
+Metrics: prometheus-client's multiprocess mode, so that GET /metrics adds up every worker.
+Each worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (a fresh temporary
+directory unless set); it must be set before the app (and prometheus-client) is imported,
+hence here; the files of an earlier run are removed at start.
 """
+import os
+import tempfile
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gonghao-metrics-")
+
+from bot.metrics import gunicorn_child_exit as child_exit, gunicorn_on_starting as on_starting  # noqa: E402,F401
+
 preload_app = True
 worker_class = "gthread"
 

@@ -1,4 +1,4 @@
-"""The `gonghao` command: serve, worker, chat, db, edition, mockline."""
+"""The `gonghao` command: serve, worker, chat, db, doctor, edition, mockline."""
 from __future__ import annotations
 
 import sys
@@ -23,10 +23,16 @@ def serve(host, port):
 
 @main.command()
 def worker():
-    """Runs the background worker that answers queued events (on PostgreSQL; SQLite answers in the web process)."""
+    """Runs the background worker that answers queued events (on PostgreSQL; SQLite answers in the web process).
+
+    Its metrics are served on GONGHAO_METRICS_PORT (default 9108; 0: none).
+    """
     import logging
     import os
 
+    # PROMETHEUS_MULTIPROC_DIR belongs to gunicorn's web processes: a worker inheriting it would write its
+    # figures into the web's sums. Dropped before anything imports prometheus-client.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from bot.config import Config, normalise_database_url
     from bot.services import Services
     from bot.worker import run_worker
@@ -38,7 +44,37 @@ def worker():
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = Services(config, role="worker")
     services.check_redis_persistence()
+    start_worker_metrics()
     run_worker(services)
+
+
+def start_worker_metrics():
+    """Serves this worker's metrics on GONGHAO_METRICS_PORT (default 9108; 0: off)."""
+    from bot.metrics import serve_worker_metrics
+
+    return serve_worker_metrics()
+
+
+@main.command()
+@click.option("--set-webhook", is_flag=True, help="set LINE's webhook URL to GONGHAO_PUBLIC_URL/callback, then test it")
+@click.option("--language", type=click.Choice(["zh_TW", "en"]), default="zh_TW", help="the language of the report")
+def doctor(set_webhook, language):
+    """Checks a configured deployment: LINE token and webhook, Redis, database, rich menu, clock, quota."""
+    import dataclasses
+    import os
+
+    from bot.config import Config, ConfigError
+    from bot.doctor import run_doctor
+    from dialogs.i18n import use_locale
+
+    with use_locale(language):
+        try:
+            config = Config.from_env()
+        except ConfigError as exc:  # report it, then check the rest anyway
+            click.echo(f"FIX {exc}")
+            config = dataclasses.replace(Config.from_env({**os.environ, "GONGHAO_ENV": "development"}),
+                                         env="production")
+        sys.exit(run_doctor(config, set_webhook=set_webhook, echo=click.echo))
 
 
 @main.group()

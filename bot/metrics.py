@@ -350,19 +350,14 @@ def serve_worker_metrics(port: Optional[int] = None, addr: str = "0.0.0.0"):
 
 
 def gunicorn_on_starting(server) -> None:
-    """Empties the multiprocess directory when gunicorn starts (files of an earlier run would be added up)."""
-    import shutil
-
+    """Removes the metric files of an earlier run when gunicorn starts (they would be added up)."""
     folder = os.environ.get(MULTIPROC_ENV)
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.remove(path)
+        if name.endswith(".db"):  # prometheus-client's files only
+            os.remove(os.path.join(folder, name))
 
 
 def gunicorn_child_exit(server, worker) -> None:

@@ -12,6 +12,13 @@ way LINE does, and refuses what LINE would refuse:
 - reply tokens are single use; ``X-Line-Retry-Key`` is a UUID, only on push and
   multicast, and a key already accepted answers 409 without delivering again.
 
+The channel's endpoints answer from attributes tests set: ``GET /v2/bot/info`` (``bot_info``),
+the webhook URL (``GET``/``PUT /v2/bot/channel/webhook/endpoint``: ``webhook_endpoint``,
+``webhook_active``) and ``POST /v2/bot/channel/webhook/test``, which really posts an empty,
+signed event list (``channel_secret``) to the URL as LINE does and reports the answer. LINE wants
+an https webhook URL; the mock takes http too for loopback addresses. With ``access_tokens`` set,
+any other bearer token is refused with 401 as LINE refuses a wrong or revoked token.
+
 The rich menu endpoints keep their menus, images and the default in the mock
 (``rich_menus``, ``rich_menu_images``, ``default_rich_menu``); the image upload (LINE's
 api-data host, here the same base URL) checks type, size and dimensions with Pillow.
@@ -25,6 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import io
 import itertools
 import json
@@ -42,6 +52,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import yaml
 from aiohttp import web
@@ -75,9 +86,12 @@ REPLY, PUSH, MULTICAST = "/v2/bot/message/reply", "/v2/bot/message/push", "/v2/b
 LOADING, QUOTA, CONSUMPTION = "/v2/bot/chat/loading/start", "/v2/bot/message/quota", "/v2/bot/message/quota/consumption"
 PROFILE_PREFIX = "/v2/bot/profile/"
 RICH_MENU, RICH_MENU_LIST, DEFAULT_RICH_MENU = "/v2/bot/richmenu", "/v2/bot/richmenu/list", "/v2/bot/user/all/richmenu"
+BOT_INFO, WEBHOOK_ENDPOINT, WEBHOOK_TEST = "/v2/bot/info", "/v2/bot/channel/webhook/endpoint", "/v2/bot/channel/webhook/test"
 SENDS = (REPLY, PUSH, MULTICAST)
 BODY_SCHEMAS = {REPLY: "ReplyMessageRequest", PUSH: "PushMessageRequest", MULTICAST: "MulticastRequest",
-                LOADING: "ShowLoadingAnimationRequest", RICH_MENU: "RichMenuRequest"}
+                LOADING: "ShowLoadingAnimationRequest", RICH_MENU: "RichMenuRequest",
+                WEBHOOK_ENDPOINT: "SetWebhookEndpointRequest", WEBHOOK_TEST: "TestWebhookEndpointRequest"}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 QUOTABLE = {"text", "textV2", "sticker", "image", "video"}  # messages that get a quoteToken back
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
@@ -514,6 +528,12 @@ class MockLine:
             self.rich_menus: dict[str, dict] = {}  # richMenuId -> the rich menu as GET answers it
             self.rich_menu_images: dict[str, bytes] = {}
             self.default_rich_menu: str | None = None
+            self.access_tokens: set[str] | None = None  # None: any bearer token is taken
+            self.bot_info = {"userId": "U" + "7" * 32, "basicId": "@gonghao", "displayName": "共好小幫手",
+                             "chatMode": "bot", "markAsReadMode": "auto"}
+            self.webhook_endpoint: str | None = None
+            self.webhook_active = True
+            self.channel_secret: str | None = None  # signs the webhook test's request
 
     def issue_reply_token(self, user_id: str) -> str:
         """A reply token as a webhook event would carry it, valid once, for ``user_id``."""
@@ -589,7 +609,10 @@ class MockLine:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = ...  # not JSON
-        status, payload, extra, to = self._answer(request.method, request.path, headers, body, request_id, raw)
+        if request.method == "POST" and request.path == WEBHOOK_TEST:
+            status, payload, extra, to = await self._webhook_test(headers, body)
+        else:
+            status, payload, extra, to = self._answer(request.method, request.path, headers, body, request_id, raw)
         call = Call(request.method, request.path, headers, None if body is ... else body, status, payload,
                     time.time(), request_id, to)
         rich = rich_menu_route(call.method, call.path)
@@ -612,11 +635,12 @@ class MockLine:
         """(status, body, extra headers, users reached) for one request."""
         rich = rich_menu_route(method, path)
         known = rich is not None or (method == "POST" and path in (*SENDS, LOADING)) or (method == "GET" and (
-            path in (QUOTA, CONSUMPTION) or (path.startswith(PROFILE_PREFIX) and len(path) > len(PROFILE_PREFIX))))
+            path in (QUOTA, CONSUMPTION, BOT_INFO, WEBHOOK_ENDPOINT) or (
+                path.startswith(PROFILE_PREFIX) and len(path) > len(PROFILE_PREFIX)))) or (
+            method == "PUT" and path == WEBHOOK_ENDPOINT)
         if not known:
             return 404, _error("Not found"), {}, []
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if not self._authorised(headers):
             return 401, _error(AUTH_FAILED), {}, []
         fault = self._fault(path)
         if fault:
@@ -639,6 +663,8 @@ class MockLine:
         details = validate_body(path, body)
         if details:
             return 400, _error(f"The request body has {len(details)} error(s)", details), {}, []
+        if path == WEBHOOK_ENDPOINT:
+            return self._set_webhook(body["endpoint"])
         if path == LOADING:
             return 202, {}, {}, []
         with self._lock:
@@ -653,7 +679,70 @@ class MockLine:
                 return self._fail_until_status
         return 0
 
+    def _authorised(self, headers: dict) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        return self.access_tokens is None or token.strip() in self.access_tokens
+
+    @staticmethod
+    def _webhook_url_problem(url: str) -> str:
+        """Why LINE would not take this webhook URL ("" when it would)."""
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return ""
+        if parts.scheme == "http" and parts.hostname and parts.netloc.split(":")[0] in LOOPBACK_HOSTS:
+            return ""  # the mock's allowance for tests on loopback
+        return "Invalid webhook endpoint URL"
+
+    def _set_webhook(self, endpoint: str) -> tuple[int, dict, dict, list]:
+        problem = self._webhook_url_problem(endpoint)
+        if problem:
+            return 400, _error(problem, [{"message": "must be a valid https URL", "property": "endpoint"}]), {}, []
+        with self._lock:
+            self.webhook_endpoint = endpoint
+        return 200, {}, {}, []
+
+    async def _webhook_test(self, headers: dict, body) -> tuple[int, dict, dict, list]:
+        """Posts an empty, signed event list to the webhook URL and reports what it answered, as LINE does."""
+        if not self._authorised(headers):
+            return 401, _error(AUTH_FAILED), {}, []
+        if body is ...:
+            return 400, _error("The request body could not be parsed as JSON"), {}, []
+        body = body if body is not None else {}
+        details = validate_body(WEBHOOK_TEST, body)
+        if details:
+            return 400, _error(f"The request body has {len(details)} error(s)", details), {}, []
+        endpoint = body.get("endpoint") or self.webhook_endpoint
+        if not endpoint:
+            return 400, _error("The webhook endpoint URL is not set"), {}, []
+        if self._webhook_url_problem(endpoint):
+            return 400, _error("Invalid webhook endpoint URL"), {}, []
+        payload = json.dumps({"destination": self.bot_info["userId"], "events": []}).encode()
+        signature = base64.b64encode(hmac.new((self.channel_secret or "").encode(), payload,
+                                              hashlib.sha256).digest()).decode()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+        try:
+            import aiohttp
+
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+                async with session.post(endpoint, data=payload, headers={
+                        "Content-Type": "application/json", "x-line-signature": signature,
+                        "User-Agent": "LineBotWebhook/2.0"}) as answer:
+                    code = answer.status
+        except Exception as exc:  # LINE: no answer is status 0 and a reason
+            return 200, {"success": False, "timestamp": stamp, "statusCode": 0, "reason": "COULD_NOT_CONNECT",
+                         "detail": type(exc).__name__}, {}, []
+        return 200, {"success": code == 200, "timestamp": stamp, "statusCode": code,
+                     "reason": "OK" if code == 200 else "ERROR_STATUS_CODE", "detail": str(code)}, {}, []
+
     def _get(self, path: str) -> tuple[int, dict, dict, list]:
+        if path == BOT_INFO:
+            return 200, dict(self.bot_info), {}, []
+        if path == WEBHOOK_ENDPOINT:
+            if not self.webhook_endpoint:
+                return 404, _error("The webhook endpoint URL is not set"), {}, []
+            return 200, {"endpoint": self.webhook_endpoint, "active": self.webhook_active}, {}, []
         if path == QUOTA:
             return 200, ({"type": "none"} if self.quota is None else {"type": "limited", "value": self.quota}), {}, []
         if path == CONSUMPTION:
