@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
+from bot import metrics
 from bot.gateway import DeliveryFailed, retry_key_for
 from bot.render import render
 from dialogs import reminders as plan
@@ -179,6 +180,13 @@ class ReminderSender:
 
     # -- the run ---------------------------------------------------------------------------
     def run_once(self) -> RunReport:
+        """One run (see the module's docstring); its figures go to the metrics (due, held, sent)."""
+        report = self._run()
+        held_quiet = len(report.held) if report.quiet else 0
+        metrics.reminders_run(len(report.due), held_quiet, len(report.held) - held_quiet)
+        return report
+
+    def _run(self) -> RunReport:
         moment = clock_now()
         report = RunReport(moment=moment, quiet=plan.in_quiet_hours(moment))
         events = plan.calendar(self.db)
@@ -220,8 +228,10 @@ class ReminderSender:
                 if sent == "sent":
                     report.batches += 1
                     report.recipients += count
+                    metrics.reminder_batch("sent", count)
                 elif sent == "failed":
                     report.failed_batches += 1
+                    metrics.reminder_batch("failed")
 
     def _claim_and_send(self, reminder_key: str, locale: str, users: list[str], messages) -> tuple[str, int]:
         batch_key, claimed = store.claim_batch(self.db, reminder_key, users, locale, self.id,
@@ -274,6 +284,7 @@ class ReminderSender:
             outcome = self._deliver(batch.batch_key, batch.user_ids, messages)
             if outcome == "sent":
                 report.resent_batches += 1
+                metrics.reminder_batch("resent", len(batch.user_ids))
 
     # -- the quota ------------------------------------------------------------------------------
     def quota(self) -> tuple[Optional[int], int]:
@@ -283,6 +294,7 @@ class ReminderSender:
             return cached[1], cached[2]
         limit, used = self.gateway.quota()
         self._quota = (time.monotonic(), limit, used)
+        metrics.quota(limit, used)
         return limit, used
 
     def quota_allows(self, reminder_key: str, total: int, report: RunReport) -> bool:

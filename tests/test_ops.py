@@ -171,3 +171,37 @@ def test_readyz_says_when_redis_does_not_answer(console):  # noqa: F811
         console.services.redis = None
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"] == {"ok": False, "error": "ConnectionError"}
+
+
+def test_reminder_runs_show_what_was_due_held_and_sent(console, line):  # noqa: F811
+    import time_machine
+    from prometheus_client import REGISTRY
+
+    from bot.gateway import LineGateway
+    from bot.reminders import ReminderSender
+    from dialogs.dates import TAIPEI
+    from dialogs.reminders import Member, StaticDirectory
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    services = console.services
+    services.gateway = LineGateway("t", line.url, timeout=5)
+    services.reminder_directory = StaticDirectory([Member(f"U{n:032x}", 1, "owner") for n in range(3)])
+    sent_before = sample("gonghao_reminder_recipients_sent_total")
+    with time_machine.travel(datetime(2023, 7, 29, 22, 0, tzinfo=TAIPEI), tick=False):
+        ReminderSender(services).run_once()
+    due = sample("gonghao_reminders_due")
+    assert due >= 1 and sample("gonghao_reminders_held", reason="quiet_hours") == due
+    line.quota, line.usage = 100, 99
+    with time_machine.travel(datetime(2023, 7, 30, 8, 0, tzinfo=TAIPEI), tick=False):
+        ReminderSender(services).run_once()
+    assert sample("gonghao_reminders_held", reason="quiet_hours") == 0
+    assert sample("gonghao_reminders_held", reason="quota") >= 1
+    line.quota = 1000
+    with time_machine.travel(datetime(2023, 7, 30, 8, 1, tzinfo=TAIPEI), tick=False):
+        ReminderSender(services).run_once()
+    assert sample("gonghao_reminder_recipients_sent_total") - sent_before == 3
+    assert sample("gonghao_reminders_held", reason="quota") == 0
+    assert metrics.QUOTA.value == (1000, 99)
+    metrics.QUOTA.value = None
