@@ -131,7 +131,8 @@ def _render(template: str, http_status: int = 200, **context):
 
 def _nav():
     return [("staff.cases", _("Cases")), ("staff.editions", _("Editions")), ("staff.imports", _("Imports")),
-            ("staff.exports", _("Exports")), ("staff.reminders", _("Reminders")), ("staff.audit", _("Audit log"))]
+            ("staff.exports", _("Exports")), ("staff.reminders", _("Reminders")), ("staff.audit", _("Audit log")),
+            ("staff_status.status", _("System status"))]
 
 
 def _message(status: int, text: str):
