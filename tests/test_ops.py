@@ -205,3 +205,42 @@ def test_reminder_runs_show_what_was_due_held_and_sent(console, line):  # noqa: 
     assert sample("gonghao_reminders_held", reason="quota") == 0
     assert metrics.QUOTA.value == (1000, 99)
     metrics.QUOTA.value = None
+
+
+def test_gunicorn_with_its_config_serves_metrics_in_multiprocess_mode(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path / "prom"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}", "PROMETHEUS_MULTIPROC_DIR": str(folder),
+           "GONGHAO_REMINDERS": "off", "LINE_CHANNEL_SECRET": "s"}
+    env.pop("REDIS_URL", None)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+    folder.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"left over from an earlier run")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", os.path.join(root, "gunicorn.conf.py"),
+                             "--workers", "2", "--bind", f"127.0.0.1:{port}", "bot:create_app()"],
+                            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                    body = answer.read().decode()
+                break
+            except OSError:  # not listening yet, or still booting (URLError, timeouts)
+                assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        assert families["gonghao_database_up"].samples[0].value == 1
+        assert families["gonghao_queue_lag_seconds"].samples[0].value == 0
+        assert not (folder / "counter_999999.db").exists()  # an earlier run's files are not added up
+    finally:
+        proc.terminate()
+        proc.wait(30)
