@@ -244,3 +244,22 @@ def test_gunicorn_with_its_config_serves_metrics_in_multiprocess_mode(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_worker_serves_its_own_metrics_on_its_port_and_a_taken_port_is_not_fatal():
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = metrics.serve_worker_metrics(port, addr="127.0.0.1")
+    try:
+        metrics.event_answered(0.3, "push")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            names = {f.name for f in text_string_to_metric_families(answer.read().decode())}
+        assert "gonghao_answer_latency_seconds" in names
+        assert metrics.serve_worker_metrics(port, addr="127.0.0.1") is None  # taken: logged, the worker goes on
+        assert metrics.serve_worker_metrics(0) is None  # 0: off
+    finally:
+        server.shutdown()
