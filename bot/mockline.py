@@ -586,7 +586,8 @@ class MockLine:
     def stats_report(self, keys: bool = False) -> dict:
         """What ``GET /__stats`` answers: counts per route and status, accepted sends, the last one's time.
 
-        With ``keys``: per accepted send still kept, [path, reply token or retry key, users reached].
+        With ``keys``: per accepted send still kept, [path, reply token or retry key, users reached, the time
+        (``time.time()``) the mock accepted it, after any ``delay``].
         """
         with self._lock:
             report = {"counts": {f"{route} {status}": n for (route, status), n in self.stats.items()},
@@ -594,7 +595,7 @@ class MockLine:
                       "last_send": self.last_send, "now": time.time()}
             if keys:
                 report["keys"] = [[c.path, c.json.get("replyToken") if c.path == REPLY else c.headers.get(
-                    "x-line-retry-key", ""), c.to] for c in self.requests if c.path in SENDS and c.status == 200]
+                    "x-line-retry-key", ""), c.to, c.time] for c in self.requests if c.path in SENDS and c.status == 200]
         return report
 
     async def _handle(self, request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/webhook/run.py                  # a, b and c (about 5 minutes), then bench/RESULTS.md
     .venv/bin/python bench/webhook/run.py --seconds 8 --scenarios a --no-write
+    .venv/bin/python bench/webhook/run.py --scenarios b,d         # answer latency at 200/s and 80% of (b)'s rate
 
 Scenarios, each with a mock LINE platform of its own (``python -m bot.mockline``, another process):
 
@@ -11,7 +12,12 @@ Scenarios, each with a mock LINE platform of its own (``python -m bot.mockline``
     2 worker processes × 128 threads, so that many LINE calls are in flight);
 (c) the same as (b) for ours, with wrk paced to 80% of the rate ours answered in (b), for the
     webhook's acknowledgement latency while the worker works; then again with the workers under
-    ``nice -n 19`` (how to run them on a machine shared with the web).
+    ``nice -n 19`` (how to run them on a machine shared with the web);
+(d) answer latency under load (issue 13): the mock answers in 100 ms, wrk paced to 200 events/s
+    (``--d-rate``), then to 80% of the measured maximum (ours' end-to-end rate in (b), or ``--d-max``):
+    p50/p95/p99 of the time from the webhook's receipt of an event (``accepted_events.received_at``
+    in the run's schema) to the mock accepting its answer (the accept time of each send, from
+    ``GET /__stats?keys=1``). Target: p99 <= 400 ms at 200 events/s. Every run of ours reports it.
 
 For each bot: wrk (1 thread, 64 connections, ``post.lua``) posts signed bodies for a fixed time,
 one unique text event "聯絡窗口" each (a fresh webhookEventId and replyToken, timestamped a few
@@ -230,12 +236,25 @@ class Bodies:
                 self.by_key[retry_key_for(event_id)] = event_id
                 self.ids.append(event_id)
 
+    def event_for(self, path: str, key: str) -> Optional[str]:
+        """The event an accepted send answered (by its reply token or its retry key), or None."""
+        return (self.by_token if path == REPLY else self.by_key if path == PUSH else {}).get(key)
+
+    def answered_at(self, keys: list) -> dict[str, float]:
+        """{event id: when the mock accepted its first answer (time.time())}."""
+        found: dict[str, float] = {}
+        for path, key, _to, when in keys:
+            event_id = self.event_for(path, key)
+            if event_id is not None and event_id not in found:
+                found[event_id] = when
+        return found
+
     def answers(self, keys: list) -> tuple[Counter, int]:
         """(answers per event id, accepted sends that are none of ours)."""
         per_event: Counter = Counter()
         strangers = 0
-        for path, key, _to in keys:
-            event_id = (self.by_token if path == REPLY else self.by_key if path == PUSH else {}).get(key)
+        for path, key, _to, *_when in keys:
+            event_id = self.event_for(path, key)
             if event_id is None:
                 strangers += 1
             else:
@@ -453,7 +472,31 @@ class Run:
         )
         # every distinct event answered counts (for the echo bot, also the requests in flight when wrk stopped)
         result["e2e_rate"] = len(per_event) / result["e2e_seconds"] if result["e2e_seconds"] > 0 else 0.0
+        if procs.get("worker"):  # ours: the events' receipt is in accepted_events
+            result["latency"] = self.answer_latency(bodies.answered_at(stats["keys"]))
         return result
+
+    def answer_latency(self, answered_at: dict[str, float]) -> Optional[dict]:
+        """p50/p95/p99/max seconds from the webhook's receipt (accepted_events.received_at, the run's schema) to
+        the mock accepting the answer (its clock: the same machine's)."""
+        import psycopg
+
+        if not answered_at:
+            return None
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True,
+                             options=f"-csearch_path={self.schema}") as conn:
+            rows = conn.execute("SELECT webhook_event_id, extract(epoch FROM received_at)::float8 FROM accepted_events "
+                                "WHERE webhook_event_id = ANY(%s)", (list(answered_at),)).fetchall()
+        waits = sorted(answered_at[event_id] - received for event_id, received in rows)
+        if not waits:
+            return None
+
+        def rank(share: float) -> float:
+            return waits[max(int(share * len(waits) + 0.999999) - 1, 0)]
+
+        # an answer "before" its receipt: received_at was written after answering (the Redis queue's event log)
+        early = sum(1 for wait in waits if wait < 0)
+        return dict(count=len(waits), p50=rank(0.5), p95=rank(0.95), p99=rank(0.99), max=waits[-1], early=early)
 
     def echo(self, name: str, mock_url: str, web: Web) -> dict:
         port = free_port()
@@ -576,6 +619,15 @@ def row(scenario: str, r: dict) -> str:
             f"| **{r['e2e_rate']:,.0f}** |")
 
 
+def latency_text(lat: Optional[dict]) -> str:
+    if not lat:
+        return ""
+    return (f"; answer latency (receipt → LINE accepted) p50 {lat['p50'] * 1000:,.0f} / p95 {lat['p95'] * 1000:,.0f} / "
+            f"p99 {lat['p99'] * 1000:,.0f} / max {lat['max'] * 1000:,.0f} ms over {lat['count']:,} answers"
+            + (f" (**{lat['early']:,} answered before their recorded receipt**: this code writes received_at after "
+               "answering, so these figures mean nothing)" if lat.get("early") else ""))
+
+
 def cpu_row(scenario: str, r: dict) -> str:
     n = max(1, r["answered"])
     parts = [f"{name} {sec:.1f} s = {sec / n * 1e6:,.0f} µs" for name, sec in r["cpu"].items() if sec > 0.05]
@@ -607,6 +659,15 @@ def targets(results: dict, args) -> list[tuple[str, str, bool]]:
                         f"(mock in {args.slow_ms} ms, {w['rps']:,.0f} requests/s{how})",
                         f"p99 {ms(w['p99'])} ms (p50 {ms(w['p50'])}, p90 {ms(w['p90'])}, max {ms(w['max'])})",
                         w["p99"] <= 25_000))
+    for key, what in (("d_ours_200", f"{args.d_rate:,.0f} events/s"), ("d_ours_80", "80% of the measured maximum")):
+        r = results.get(key)
+        if r and r.get("latency"):
+            lat = r["latency"]
+            out.append((f"(d) answer latency, webhook receipt → LINE accepted (mock in {args.slow_ms} ms), wrk paced to "
+                        f"{what}" + (": p99 ≤ 400 ms" if key == "d_ours_200" else ""),
+                        f"p50 {lat['p50'] * 1000:,.0f} / p95 {lat['p95'] * 1000:,.0f} / p99 {lat['p99'] * 1000:,.0f} ms "
+                        f"(max {lat['max'] * 1000:,.0f}; {lat['count']:,} answers at {r['wrk']['rps']:,.0f} requests/s)",
+                        lat["p99"] <= 0.4 if key == "d_ours_200" else None))
     for key in ("a_ours", "b_ours"):
         r = results.get(key)
         if r:
@@ -652,7 +713,8 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
     lines.append("| | bot | requests | acks/s | ack p50 / p99 / max (ms) | errors / non-2xx | accepted | answered "
                  "| dup / missing / refused | first request → last answer (s) | end-to-end events/s |")
     lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    names = {"a": "(a) mock at once", "b": f"(b) mock in {args.slow_ms} ms", "c": f"(c) mock in {args.slow_ms} ms"}
+    names = {"a": "(a) mock at once", "b": f"(b) mock in {args.slow_ms} ms", "c": f"(c) mock in {args.slow_ms} ms",
+             "d": f"(d) mock in {args.slow_ms} ms"}
     for key, r in results.items():
         lines.append(row(names[key[0]], r))
     lines.append("")
@@ -673,7 +735,7 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
         if r["bot"] == "ours":
             lines.append(f"- {names[key[0]]}, {r['label']}: {r['backlog'] or 0:,} events still queued when wrk stopped; "
                          f"{r['loading']:,} loading animations, {r['profiles']:,} profile look-ups, "
-                         f"{r['tracebacks']} tracebacks in the logs.")
+                         f"{r['tracebacks']} tracebacks in the logs" + latency_text(r.get("latency")) + ".")
     if args.notes and Path(args.notes).exists():
         lines += ["", Path(args.notes).read_text().strip()]
     lines.append("")
@@ -694,7 +756,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--slow-ms", type=int, default=100, help="the mock's delay in (b) and (c)")
-    parser.add_argument("--scenarios", default="a,b,c")
+    parser.add_argument("--scenarios", default="a,b,c,d")
+    parser.add_argument("--d-rate", type=float, default=200, help="(d) the first paced rate, events/s")
+    parser.add_argument("--d-max", type=float,
+                        help="(d) the measured maximum events/s (default: ours' end-to-end rate in (b); 500 without (b))")
     parser.add_argument("--web-a", default="gthread:2:8", help="our web in (a), kind:workers:threads (Procfile's)")
     parser.add_argument("--web-b", default="gthread:2:8", help="our web in (b) and (c)")
     parser.add_argument("--same-web-a", action=argparse.BooleanOptionalAction, default=True,
@@ -749,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.same_web_a and Web(args.web_a).kind != "sync":
                 done("a_ours_sync", run.ours("a-sync", url, Web("sync:2"), args.processes_a, args.threads_a))
             run.stop(mock)
-        if "b" in scenarios or "c" in scenarios:
+        if "b" in scenarios or "c" in scenarios or "d" in scenarios:
             mock, url = run.mock(args.slow_ms / 1000)
             if "b" in scenarios:
                 done("b_echo", run.echo("b-echo", url, Web("gthread:2:8")))
@@ -760,6 +825,11 @@ def main(argv: list[str] | None = None) -> int:
                 if args.c_nice:
                     done("c_ours_nice", run.ours("c-nice", url, Web(args.web_b), args.processes_b, args.threads_b,
                                                  rate=rate, nice=args.c_nice))
+            if "d" in scenarios:  # how long one owner waits while others talk
+                peak = args.d_max or (results["b_ours"]["e2e_rate"] if "b_ours" in results else 500)
+                for key, rate in (("d_ours_200", args.d_rate), ("d_ours_80", 0.8 * peak)):
+                    done(key, run.ours(key.replace("_", "-"), url, Web(args.web_b), args.processes_b, args.threads_b,
+                                       rate=rate))
             run.stop(mock)
     finally:
         run.close()
