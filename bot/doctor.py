@@ -164,7 +164,11 @@ class Doctor:
         except Exception as exc:
             return Finding(name, False, _("Redis does not answer ({error}). Start it or correct REDIS_URL.").format(
                 error=type(exc).__name__))
-        if not kept:
+        if not facts["aof_enabled"] and not getattr(self.config, "allow_volatile_redis", False):
+            if kept:
+                return Finding(name, False, _("Redis only takes snapshots (save \"{save}\"): in production the "
+                                              "processes refuse to start without AOF. Set appendonly yes in "
+                                              "redis.conf.").format(save=facts["save"]))
             return Finding(name, False, _("Redis keeps nothing over a restart (no AOF, no snapshots): the rate limits "
                                           "start again after a restart. Set appendonly yes in redis.conf."))
         return Finding(name, True, _("on (appendonly {aof}, save \"{save}\")").format(
