@@ -1,7 +1,8 @@
 """The worker's heartbeat: a row per worker process, its time renewed every few seconds.
 
-The worker calls ``beat(db, worker_id)`` every few seconds (``worker_id()`` makes a name from the
-host and the process: no personal data); ``/readyz``, the metrics and the staff status page read
+The worker calls ``beat(db, worker_id)`` every few seconds (or sets ``Worker.heartbeat =
+every(db, worker.id)``, which beats at most every 5 s however often it is called; ``worker_id()``
+makes a name from the host and the process: no personal data); ``/readyz``, the metrics and the staff status page read
 ``freshest(db)``. Rows of workers silent for a day are removed by the next beat.
 """
 from __future__ import annotations
@@ -52,6 +53,29 @@ def live_workers(db, within_seconds: float, now: Optional[datetime] = None) -> i
     since = (now or datetime.now(timezone.utc)) - timedelta(seconds=within_seconds)
     with db.session() as s:
         return s.scalar(select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.beat_at >= since)) or 0
+
+
+def every(db, worker_id: str, seconds: float = 5.0):
+    """A callable that beats at most every ``seconds`` (the worker may call it on every turn of its loop).
+
+    A failed beat (the database away) is not raised: readiness then reports the worker stale, as it is.
+    """
+    import logging
+    import time
+
+    last = [0.0]
+
+    def maybe_beat() -> None:
+        now = time.monotonic()
+        if now - last[0] < seconds:
+            return
+        last[0] = now
+        try:
+            beat(db, worker_id)
+        except Exception as exc:
+            logging.getLogger("gonghao.heartbeat").warning("heartbeat not written (%s)", type(exc).__name__)
+
+    return maybe_beat
 
 
 def stop(db, worker_id: str) -> None:

@@ -263,3 +263,12 @@ def test_a_worker_serves_its_own_metrics_on_its_port_and_a_taken_port_is_not_fat
         assert metrics.serve_worker_metrics(0) is None  # 0: off
     finally:
         server.shutdown()
+
+
+def test_a_heartbeat_called_on_every_loop_turn_writes_at_most_every_few_seconds(console):  # noqa: F811
+    beat = heartbeat.every(console.db, "host:9:abc", seconds=3600)
+    beat()
+    first = heartbeat.freshest(console.db)
+    beat()
+    assert heartbeat.freshest(console.db) == first and first is not None
+    assert heartbeat.live_workers(console.db, 30) == 1
