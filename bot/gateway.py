@@ -38,6 +38,7 @@ import urllib3
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from linebot.v3.messaging.exceptions import ApiException
 
+from bot import metrics
 from storage.db import WATCHDOG
 
 log = logging.getLogger("gonghao.gateway")
@@ -309,7 +310,12 @@ class LineGateway:
 
     def _call(self, method: str, path: str, data: Optional[bytes], headers: dict,
               timeout: Optional[float] = None) -> Response:
-        response = self.connections.request(method, path, data, headers, timeout or self.timeout)
+        try:
+            response = self.connections.request(method, path, data, headers, timeout or self.timeout)
+        except BaseException:
+            metrics.line_call(path, "error")
+            raise
+        metrics.line_call(path, response.status)
         if not 200 <= response.status <= 299:
             exc = ApiException(status=response.status, reason=http.client.responses.get(response.status, ""))
             exc.body, exc.headers = response.data, response.headers

@@ -34,7 +34,7 @@ def _utc(moment: Optional[datetime]) -> Optional[datetime]:
 def beat(db, worker_id: str, now: Optional[datetime] = None) -> None:
     """Records that ``worker_id`` is alive now (one short transaction)."""
     now = now or datetime.now(timezone.utc)
-    with db.session() as s:
+    with db.bounded() as s:  # cut by the watchdog if the database goes silent: the loop must not hang here
         found = s.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
                           .values(beat_at=now)).rowcount
         if not found:
@@ -80,5 +80,5 @@ def every(db, worker_id: str, seconds: float = 5.0):
 
 def stop(db, worker_id: str) -> None:
     """A worker that stops cleanly removes its row (so readiness does not wait for it to go stale)."""
-    with db.session() as s:
+    with db.bounded() as s:
         s.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id))

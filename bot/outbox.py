@@ -32,11 +32,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Optional
+from typing import Optional
 
 from sqlalchemy import DateTime, and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.gateway import (DELIVERED, LIMITED, MAYBE, NOT_SENT, QUOTA, REPLY_TOKEN_FRESH_SECONDS, LineGateway,
                          retry_key_for)
 from bot.queue import backoff_ms, now_ms
@@ -75,21 +76,22 @@ class Answer:
     attempts: int = 0
     created_ms: int = 0
     ticket: Optional[int] = None  # the loading animation's, while the worker holds it
+    received_at: Optional[datetime] = None  # when the webhook took the event (for the answer-latency metric)
 
 
 class Outbox:
-    def __init__(self, db: Database, gateway: LineGateway, lease_seconds: float,
-                 on_sent: Optional[Callable[[Answer, str, str], None]] = None):
+    def __init__(self, db: Database, gateway: LineGateway, lease_seconds: float):
         self.db = db
         self.gateway = gateway
         self.lease_ms = int(lease_seconds * 1000)
-        self.on_sent = on_sent  # (answer, method, request id): metrics
 
     # -- recording (inside the event's transaction) ---------------------------------------
-    def add(self, session: Session, event: dict, user_id: Optional[str], messages: list) -> Answer:
+    def add(self, session: Session, event: dict, user_id: Optional[str], messages: list,
+            received_at: Optional[datetime] = None) -> Answer:
         """Records the answer to ``event``, claimed by the caller (who sends it after the commit)."""
         answer = Answer(event["webhookEventId"], user_id, event.get("replyToken") or None,
-                        int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms())
+                        int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms(),
+                        received_at=received_at)
         if not answer.reply_token:
             answer.phase = "push"
         session.execute(_ADD, {"id": answer.event_id, "user": user_id, "token": answer.reply_token,
@@ -133,7 +135,8 @@ class Outbox:
             if done.rowcount != 1:
                 return None
             return Answer(row.event_id, row.user_id, row.reply_token, row.event_timestamp, json.loads(row.messages),
-                          claim, phase, row.attempts, int(_aware(row.created_at).timestamp() * 1000))
+                          claim, phase, row.attempts, int(_aware(row.created_at).timestamp() * 1000),
+                          received_at=_aware(row.created_at))
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, answer: Answer) -> str:
@@ -212,8 +215,8 @@ class Outbox:
                     raise
                 log.warning("could not record an answer as %s (%s); trying again", status, type(exc).__name__)
                 time.sleep(0.2 * 2 ** attempt)
-        if status == "sent" and self.on_sent is not None:
-            self.on_sent(answer, method, request_id)
+        if status == "sent":
+            metrics.event_answered(metrics.latency_since(answer.received_at), method)
         if status in ("failed", "held", "unsure"):
             log.warning("answer to event %s ended %s: %s", answer.event_id, status, reason)
         return status

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Sequence
 
-from sqlalchemy import DateTime, bindparam, delete, func, select, text, update
+from sqlalchemy import DateTime, Text, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,12 +79,13 @@ UPDATE accepted_events a SET reserved_by = :me, reserved_until = :until FROM loc
 WHERE a.webhook_event_id = locked.webhook_event_id
 RETURNING a.webhook_event_id, a.user_key, a.event_timestamp""")
 CLAIM_PG = text(f"""WITH locked AS (
-  SELECT e.webhook_event_id, e.payload FROM accepted_events e
+  SELECT e.webhook_event_id, e.payload, e.received_at FROM accepted_events e
   WHERE e.webhook_event_id = :id AND {TURN} FOR UPDATE OF e SKIP LOCKED)
 UPDATE accepted_events a SET status = 'done', payload = '{{}}', processed_at = now() FROM locked
 WHERE a.webhook_event_id = locked.webhook_event_id
-RETURNING locked.payload""")
-CLAIM_SQLITE = text(f"SELECT e.payload FROM accepted_events e WHERE e.webhook_event_id = :id AND {TURN}")
+RETURNING locked.payload, locked.received_at""").columns(payload=Text, received_at=DateTime(timezone=True))
+CLAIM_SQLITE = text(f"SELECT e.payload, e.received_at FROM accepted_events e WHERE e.webhook_event_id = :id AND {TURN}"
+                    ).columns(payload=Text, received_at=DateTime(timezone=True))
 FINISH = text("UPDATE accepted_events SET status = 'done', payload = '{}', processed_at = :at "
               "WHERE webhook_event_id = :id").bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
@@ -181,8 +182,8 @@ class EventQueue:
                                         "until": now + lease_ms}).all()
         return sorted((tuple(row) for row in found), key=lambda row: row[2])
 
-    def claim(self, session: Session, event_id: str) -> Optional[dict]:
-        """The event, locked for this transaction (and on PostgreSQL marked done in it), if it is its user's turn.
+    def claim(self, session: Session, event_id: str) -> Optional[tuple[dict, datetime]]:
+        """(event, received at), locked for this transaction (on PostgreSQL marked done in it), if it is its user's turn.
 
         PostgreSQL: one statement takes the row lock (skipping a row another worker holds) and
         marks it; if the transaction does not commit, the event is queued again as it was.
@@ -191,7 +192,7 @@ class EventQueue:
         """
         row = session.execute(CLAIM_PG if self.db.postgres else CLAIM_SQLITE,
                               {"id": event_id, "now": now_ms()}).first()
-        return json.loads(row[0]) if row is not None else None
+        return (json.loads(row[0]), row[1]) if row is not None else None
 
     def finish(self, session: Session, event_id: str) -> None:
         """Marks a claimed event processed, last thing in its unit of work (PostgreSQL's claim did already)."""

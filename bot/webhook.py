@@ -18,6 +18,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from bot import metrics
 from dialogs.text import scrub
 
 log = logging.getLogger("gonghao.webhook")
@@ -87,33 +88,43 @@ def events_to_queue(payload: dict) -> list[dict]:
 
 @bp.post("/callback")
 def callback():
+    outcome, response = _callback()
+    metrics.webhook_request(outcome)
+    return response
+
+
+def _callback() -> tuple[str, Response]:
+    """(outcome for the metrics, the answer to LINE)."""
     if (request.content_length or 0) > MAX_BODY:
-        return Response("payload too large", status=413)
+        return "too_large", Response("payload too large", status=413)
     body = request.get_data(cache=False)
     if len(body) > MAX_BODY:
-        return Response("payload too large", status=413)
+        return "too_large", Response("payload too large", status=413)
     services = current_app.extensions["gonghao"]
     if not signature_ok(services.config.channel_secret, body, request.headers.get("x-line-signature", "")):
         log.warning("rejected a request with a missing or wrong signature")
-        return Response("bad signature", status=400)
+        return "bad_signature", Response("bad signature", status=400)
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return Response("bad json", status=400)
+        return "bad_request", Response("bad json", status=400)
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-        return Response("bad envelope", status=400)
+        return "bad_request", Response("bad envelope", status=400)
     events = events_to_queue(payload)
+    fresh = 0
     if events:
         try:
             accepted = services.queue.accept(events)
         except Exception as exc:
             log.warning("could not keep %d events (%s); LINE will send them again", len(events), type(exc).__name__)
-            return Response("try again", status=503)
-        for event, fresh in zip(events, accepted):
-            if not fresh:
+            return "unavailable", Response("try again", status=503)
+        fresh = sum(accepted)
+        for event, new in zip(events, accepted):
+            if not new:
                 log.info("duplicate event %s ignored (redelivery=%s)", event["webhookEventId"],
                          (event.get("deliveryContext") or {}).get("isRedelivery"))
-    return Response("OK", status=200)
+        metrics.events_accepted(fresh)
+    return ("accepted" if fresh else "empty"), Response("OK", status=200)
 
 
 @bp.get("/healthz")

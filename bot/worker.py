@@ -31,6 +31,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
+from bot import heartbeat, metrics
 from bot.outbox import Answer, Outbox
 from bot.queue import EventQueue, event_user
 from bot.render import render_json
@@ -122,9 +123,10 @@ class EventProcessor:
         ticket = None
         try:
             with self.db.unit_of_work(self.services.config.db_timeout * 3) as session:
-                event = self.queue.claim(session, event_id)  # locked, and marked done if this commits
-                if event is None:
+                claimed = self.queue.claim(session, event_id)  # locked, and marked done if this commits
+                if claimed is None:
                     return None  # done already, or not its turn (another worker has the user)
+                event, received_at = claimed
                 if event.get("mode") == "standby":
                     self.queue.finish(session, event_id)
                     return None  # another channel is active: send nothing
@@ -132,7 +134,8 @@ class EventProcessor:
                 ticket = self.loading.watch(user_id) if user_id else None
                 messages = self._run_dialog(session, event, user_id)
                 self.queue.finish(session, event_id)
-                answer = self.outbox.add(session, event, user_id, render_json(messages)) if messages else None
+                answer = self.outbox.add(session, event, user_id, render_json(messages), received_at) \
+                    if messages else None
         except BaseException:
             if ticket is not None:
                 self.loading.done(ticket)
@@ -140,6 +143,7 @@ class EventProcessor:
         if answer is None:
             if ticket is not None:
                 self.loading.done(ticket)
+            metrics.event_answered(None, "none")
             return None
         answer.ticket = ticket
         return answer
@@ -258,7 +262,7 @@ class Worker:
         self.pause = 0.0  # seconds to wait after an outage (grows while it lasts)
         self.thread: Optional[threading.Thread] = None
         self.last_outbox = self.last_trim = 0.0
-        self.heartbeat: Optional[Callable[[], None]] = None
+        self.heartbeat: Optional[Callable[[], None]] = heartbeat.every(services.db, self.id)
         self.reserve_ms = int(services.config.lease_seconds * 1000)
 
     # -- life ------------------------------------------------------------------------------
@@ -285,6 +289,10 @@ class Worker:
                     self.wake.wait(self.IDLE_POLL)
         finally:
             self.dispatcher.wait_idle(30)
+            try:
+                heartbeat.stop(self.services.db, self.id)
+            except Exception as exc:
+                log.info("could not remove the heartbeat (%s)", type(exc).__name__)
             log.info("worker %s stopped", self.id)
 
     def stop(self, *_args) -> None:
@@ -376,9 +384,11 @@ class Worker:
     def _attempt_failed(self, event_id: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__} while handling the event"
         log.error("event %s failed (%s)", event_id, type(exc).__name__, exc_info=exc)
+        metrics.event_failed()
         try:
             dead = self.queue.failed(event_id, reason)
             if dead is not None:
+                metrics.event_dead()
                 log.error("event %s dead-lettered after repeated failures", event_id)
                 self.processor.dead_letter(dead)
         except Exception as again:
