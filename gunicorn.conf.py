@@ -9,6 +9,9 @@ Metrics: prometheus-client's multiprocess mode, so that GET /metrics adds up eve
 Each worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (a fresh temporary
 directory unless set); it must be set before the app (and prometheus-client) is imported,
 hence here; the files of an earlier run are removed at start.
+
+Logging: the root logger (the app's own loggers) and gunicorn's error and access loggers all
+write bot.logs' JSON lines at GONGHAO_LOG_LEVEL, as the worker and the CLI do.
 """
 import os
 import tempfile
@@ -17,9 +20,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gonghao-metrics-")
 
 from bot.metrics import gunicorn_child_exit as child_exit, gunicorn_on_starting as on_starting  # noqa: E402,F401
+from bot.logs import gunicorn_logconfig_dict  # noqa: E402
 
 preload_app = True
 worker_class = "gthread"
+logconfig_dict = gunicorn_logconfig_dict()
 
 
 def post_fork(server, worker):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 
 from flask import Flask
@@ -22,13 +21,12 @@ def create_app(config: Config | None = None, start_worker: bool | None = None) -
     everything); on PostgreSQL the ``worker`` processes answer.
     """
     from bot.services import Services
-    from bot.webhook import MAX_BODY, bp as webhook_bp
+    from bot import security
+    from bot.webhook import bp as webhook_bp
 
     config = config or Config.from_env()
-    logging.basicConfig(level=os.environ.get("GONGHAO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    security.init_app(app, config)  # per-route body limits, headers, the proxy setting, the login limiter
     app.config["SECRET_KEY"] = config.secret_key or os.urandom(32).hex()
     services = Services(config)
     embedded = services.db.url.startswith("sqlite")

@@ -9,6 +9,9 @@ import click
 @click.group()
 def main():
     """共好小幫手 — the program assistant on LINE."""
+    from bot.logs import configure
+
+    configure()  # the one logging set-up of every command: JSON lines at GONGHAO_LOG_LEVEL
 
 
 @main.command()
@@ -127,6 +130,15 @@ def _register_optional_commands():
     def edition_check(path):
         """Reports every problem in an edition file before it is used."""
         sys.exit(edition_check_command(path))
+
+    @edition.command("purge")
+    @click.argument("year", type=int)
+    @click.option("--confirm", is_flag=True, help="delete (without it only the counts are shown)")
+    def edition_purge(year, confirm):
+        """Deletes the personal data of an edition once its program has ended (個資法 §11; audit-logged)."""
+        from bot.data_purge import purge_command
+
+        sys.exit(purge_command(year, confirm))
 
 
 _register_optional_commands()
