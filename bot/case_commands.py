@@ -5,6 +5,7 @@
     gonghao case list
     gonghao case codes CASE_ID [--qr FILE.png]
     gonghao case revoke CASE_ID --which proposer|owner
+    gonghao case unlink CASE_ID --user LINE_USER_ID [--role proposer|owner]
     gonghao case letters CASE_ID
 
 Every command is written to the audit log (actor ``staff:cli``).
@@ -161,3 +162,25 @@ def letters(case_id):
         if letter.status == "submitted":
             line += f"\n    {letter_url(config, letter.id, letter.version)}"
         click.echo(line)
+
+
+@case_group.command("unlink")
+@click.argument("case_id", type=int)
+@click.option("--user", "user_id", required=True, help="the LINE user id (U…) to take access away from")
+@click.option("--role", type=click.Choice(["proposer", "owner"]), default=None,
+              help="only this role (default: every role the user has in the case)")
+def unlink(case_id, user_id, role):
+    """Takes a proposer's or an owner's access to a case away (from their next message on; audit-logged)."""
+    from storage.letters import unlink_member
+
+    _config, db = _database()
+    with db.session() as s:
+        _case_or_fail(s, case_id)
+        result = unlink_member(s, case_id, user_id.strip(), role)
+    if not result["roles"]:
+        raise click.ClickException(f"{user_id} is not linked to case {case_id}")
+    for removed in result["roles"]:
+        db.audit("staff:cli", "case.member_unlinked", f"case:{case_id}", role=removed,
+                 letter_withdrawn=result["letter_withdrawn"])
+    click.echo(f"{user_id} is no longer linked to case {case_id} ({', '.join(result['roles'])})"
+               + ("; their letter was withdrawn from the roster" if result["letter_withdrawn"] else ""))

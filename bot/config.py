@@ -41,6 +41,9 @@ class Config:
     db_timeout: float = 5.0  # connecting, waiting for a pooled connection, one statement
     reorder_ms: int = 250  # a fresh event waits this long for earlier ones from the same user
     allow_volatile_redis: bool = False  # production starts even if Redis keeps nothing on disk
+    proxy_hops: int = 0  # proxies in front of the app; the client address is read from X-Forwarded-For
+    staff_idle_minutes: int = 30  # a staff session ends after this long without a request
+    staff_session_hours: int = 8  # and this long after signing in, whatever happens
     extra: dict = field(default_factory=dict)
 
     @property
@@ -76,6 +79,9 @@ class Config:
             db_timeout=float(environ.get("GONGHAO_DB_TIMEOUT", "5")),
             reorder_ms=int(environ.get("GONGHAO_REORDER_MS", "250")),
             allow_volatile_redis=environ.get("GONGHAO_ALLOW_VOLATILE_REDIS", "").lower() in ("1", "true", "yes", "on"),
+            proxy_hops=int(environ.get("GONGHAO_PROXY_HOPS", "0") or 0),
+            staff_idle_minutes=int(environ.get("GONGHAO_STAFF_IDLE_MINUTES", "30") or 30),
+            staff_session_hours=int(environ.get("GONGHAO_STAFF_SESSION_HOURS", "8") or 8),
         )
         config.check()
         return config

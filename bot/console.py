@@ -64,6 +64,7 @@ class ConsoleChat:
         from bot.mockline import MockLine
 
         self.user_id = user_id
+        self.language = language
         self.mock = mock or MockLine().start()
         self.mock.profiles[user_id] = {"userId": user_id, "displayName": "Console", "language": language}
         base = config or Config.from_env()
@@ -101,7 +102,19 @@ class ConsoleChat:
         return self.answer()
 
     def say(self, text: str) -> str:
-        """Sends what the user typed; a number taps that button."""
+        """Sends what the user typed (without control characters, which are removed and said so); a number
+        taps that button."""
+        from dialogs.i18n import _, normalise_locale, use_locale
+        from dialogs.text import has_unsafe, scrub
+
+        note = ""
+        if has_unsafe(text):
+            text = scrub(text)
+            with use_locale(normalise_locale(self.language)):
+                note = _("(Invisible control characters were removed from what you typed.)") + "\n\n"
+        return note + self._say(text)
+
+    def _say(self, text: str) -> str:
         token = self.mock.issue_reply_token(self.user_id)
         action = self._action_for(text)
         if action and action.get("type") == "postback":

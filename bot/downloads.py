@@ -2,7 +2,9 @@
 
 The links are made by dialogs.letter_doc (itsdangerous, GONGHAO_SECRET_KEY). A changed link
 gets 403, an expired one (or one for a letter that was withdrawn or deleted) 410, each with a
-short page in Traditional Chinese that says what to do.
+short page in Traditional Chinese that says what to do. A letter link serves exactly the version
+it names; a link to a version that was since replaced gets 410 and says so. Every response
+carries the headers of bot.security (nosniff, CSP with frame-ancestors 'none', HSTS in production).
 """
 from __future__ import annotations
 
@@ -38,6 +40,15 @@ def _tampered() -> Response:
     return _page(403, "下載連結無效", "這個下載連結不完整或已被更改。請回到 LINE 對話輸入「我的意向書」，取得新的下載連結。")
 
 
+def _replaced(current: int) -> Response:
+    from dialogs.i18n import _, use_locale
+
+    with use_locale("zh_TW"):
+        return _page(410, _("This letter of intent was replaced"),
+                     _("This link is for an earlier version of the letter; it is now version {version}. Type "
+                       "我的意向書 in the LINE chat for a link to the current one.").format(version=current))
+
+
 @bp.get("/d/letter/<token>")
 def letter_document(token: str):
     from storage.letters import SUBMITTED, Case, Consent, Letter
@@ -53,6 +64,8 @@ def letter_document(token: str):
         letter = s.get(Letter, int(payload.get("l", 0)))
         if letter is None or letter.status != SUBMITTED:
             return _page(410, "意向書已撤回或刪除", "這份企業合作意向書已撤回或刪除，無法下載。如需重新填寫，請在 LINE 對話輸入「我的意向書」。")
+        if payload.get("v") != letter.version:  # the link names one version: never serve another
+            return _replaced(letter.version)
         case = s.get(Case, letter.case_id)
         consent = (s.query(Consent).filter(Consent.user_id == letter.user_id, Consent.agreed.is_(True))
                    .order_by(Consent.at.desc()).first())

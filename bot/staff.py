@@ -6,11 +6,17 @@ dialogs.i18n so the catalog check covers them), usable on a phone, no external a
 Security:
 - every page is behind a login (accounts: ``gonghao staff add NAME --role admin|viewer``,
   Argon2id hashes); anything else redirects to /staff/login;
+- sessions live on the server (Flask-Login over storage.staff's ``staff_sessions``): the cookie
+  holds only a random token; a session ends after GONGHAO_STAFF_IDLE_MINUTES without a request
+  and GONGHAO_STAFF_SESSION_HOURS after signing in, and at once on logout, a password or role
+  change, or an admin's "sign out everywhere" (/staff/sessions lists the live ones);
 - session cookies HttpOnly, SameSite=Lax and Secure (Secure off only when app.testing or
   GONGHAO_ENV is not production); the session is renewed at login;
 - CSRF: Flask-WTF's CSRFProtect checks every POST of this blueprint (other blueprints, such as
   LINE's webhook, are not affected);
-- login attempts are limited: 5 failures in 15 minutes per account or per address;
+- login attempts are throttled by (account, address) and by address, with a doubling wait,
+  never by account alone (storage.staff); Flask-Limiter caps login posts per address;
+- text typed into a form is refused when it holds control characters (dialogs.text.has_unsafe);
 - viewers read and export; only admins change cases, codes and import;
 - exports and code views are written to the audit log; pages are sent with no-store and a
   strict Content-Security-Policy.
@@ -21,7 +27,6 @@ their own case's 附件一 roster as XLSX (the link is sent in the chat by dialo
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 import tempfile
@@ -30,13 +35,16 @@ from urllib.parse import quote
 
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file, session,
                    url_for)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature, SignatureExpired
 
 from dialogs.i18n import _, use_locale
+from dialogs.text import has_unsafe
 
 bp = Blueprint("staff", __name__, template_folder="templates")
 csrf = CSRFProtect()
+login_manager = LoginManager()
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PUBLIC_ENDPOINTS = {"staff.login", "staff.roster_download"}
@@ -54,8 +62,34 @@ def _setup(state) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=production and not app.testing,
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=services.config.staff_session_hours if services else 8))
     csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # the server-side session row is the protection
+
+
+class StaffUser(UserMixin):
+    """A signed-in staff member for Flask-Login: the account and the token of this session."""
+
+    def __init__(self, account, token: str, session_id: str):
+        self.account, self.token, self.session_id = account, token, session_id
+
+    def get_id(self) -> str:
+        return self.token  # the cookie names the session, never the account
+
+
+def _lifetimes() -> tuple[timedelta, timedelta]:
+    config = _services().config
+    return timedelta(minutes=config.staff_idle_minutes), timedelta(hours=config.staff_session_hours)
+
+
+@login_manager.user_loader
+def _load_staff(token: str):
+    from storage.staff import session_account
+
+    idle, lifetime = _lifetimes()
+    found, session_id = session_account(_services().db, token, idle, lifetime)
+    return StaffUser(found, token, session_id) if found is not None else None
 
 
 def _services():
@@ -65,17 +99,14 @@ def _services():
 # -- the gate ---------------------------------------------------------------------------------------
 @bp.before_request
 def _gate():
-    from storage.staff import account
-
     g.staff = None
     if request.endpoint in PUBLIC_ENDPOINTS:
         if request.method == "POST":
             csrf.protect()
         return None
-    staff_id = session.get("staff_id")
-    found = account(_services().db, staff_id) if isinstance(staff_id, int) else None
-    if found is None or session.get("staff_key") != _session_key(found):
-        session.pop("staff_id", None)
+    found = current_user.account if current_user.is_authenticated else None
+    if found is None:
+        session.pop("_user_id", None)
         target = None
         if request.method == "GET" and request.path.startswith("/staff"):
             target = request.path + ("?" + request.query_string.decode("latin-1") if request.query_string else "")
@@ -103,12 +134,6 @@ def _csrf_refused(error):
     return _message(400, _("This form has expired or is not valid. Please reload the page and try again."))
 
 
-def _session_key(account) -> str:
-    """A fingerprint of the account's password hash and role (never the hash itself) kept in the session."""
-    material = f"{account.id}:{account.role}:{account.password_hash}".encode()
-    return hashlib.sha256(material).hexdigest()[:32]
-
-
 def admin_only(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
@@ -132,7 +157,7 @@ def _render(template: str, http_status: int = 200, **context):
 def _nav():
     return [("staff.cases", _("Cases")), ("staff.editions", _("Editions")), ("staff.imports", _("Imports")),
             ("staff.exports", _("Exports")), ("staff.reminders", _("Reminders")), ("staff.audit", _("Audit log")),
-            ("staff_status.status", _("System status"))]
+            ("staff_status.status", _("System status")), ("staff.sessions", _("Sessions"))]
 
 
 def _message(status: int, text: str):
@@ -140,50 +165,98 @@ def _message(status: int, text: str):
 
 
 def client_address() -> str:
-    """The client's address for the login limit. Behind a reverse proxy set GONGHAO_PROXY_HOPS to the number of
-    proxies in front of the app (1 on most platforms): the address is then taken from X-Forwarded-For, counted
+    """The client's address for the login limits. Behind a reverse proxy set GONGHAO_PROXY_HOPS to the number of
+    proxies in front of the app (1 on most platforms): bot.security then reads it from X-Forwarded-For, counted
     from the right, so a client cannot choose it."""
-    try:
-        hops = int(os.environ.get("GONGHAO_PROXY_HOPS", "0") or 0)
-    except ValueError:
-        hops = 0
-    if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
     return request.remote_addr or "?"
 
 
 # -- login --------------------------------------------------------------------------------------------
 @bp.route("/staff/login", methods=["GET", "POST"])
 def login():
-    from storage.staff import login as check_login
-
-    error = ""
     next_path = request.values.get("next") or ""
     if not next_path.startswith("/staff") or next_path.startswith("//"):
         next_path = ""
     if request.method == "POST":
-        name = (request.form.get("name") or "").strip()
-        found, outcome = check_login(_services().db, name, request.form.get("password") or "", client_address())
-        if found is not None:
-            session.clear()  # a new session at login (no fixation)
-            session.permanent = True
-            session["staff_id"] = found.id
-            session["staff_key"] = _session_key(found)  # a new password or role ends the other sessions
-            return redirect(next_path or url_for("staff.cases"))
-        if outcome == "limited":
-            error = _("Too many failed logins. Please wait 15 minutes and try again.")
-        else:
-            error = _("The name or the password is not right.")
-        return _render("login.html", http_status=429 if outcome == "limited" else 401, error=error, next=next_path)
-    return _render("login.html", error=error, next=next_path)
+        from bot.security import login_rate_limit
+
+        with login_rate_limit(current_app):
+            return _login_post(next_path)
+    return _render("login.html", error="", next=next_path)
+
+
+def _login_post(next_path: str):
+    from storage.staff import login as check_login, start_session
+
+    name = (request.form.get("name") or "").strip()
+    found, outcome, wait = check_login(_services().db, name, request.form.get("password") or "", client_address())
+    if found is not None:
+        token = start_session(_services().db, found, client_address(), request.user_agent.string)
+        session.clear()  # a new session at login (no fixation)
+        session.permanent = True
+        login_user(StaffUser(found, token, ""))
+        return redirect(next_path or url_for("staff.cases"))
+    minutes = max(1, -(-int(wait.total_seconds()) // 60))
+    if outcome == "limited":
+        error = _("Too many failed logins from this address. Please wait {minutes} minutes and try again.").format(
+            minutes=minutes)
+    else:
+        error = _("The name or the password is not right.")
+    response = _render("login.html", http_status=429 if outcome == "limited" else 401, error=error, next=next_path)
+    if outcome == "limited":
+        response.headers["Retry-After"] = str(max(1, int(wait.total_seconds())))
+    return response
 
 
 @bp.post("/staff/logout")
 def logout():
+    from storage.staff import end_session
+
+    end_session(_services().db, current_user.token)
+    _services().db.audit(_actor(), "staff.logout", f"staff:{g.staff.name}")
+    logout_user()
     session.clear()
     return redirect(url_for("staff.login"))
+
+
+# -- sessions -------------------------------------------------------------------------------------------
+@bp.get("/staff/sessions")
+def sessions():
+    from storage.exports import local_time
+    from storage.staff import active_sessions
+
+    idle, lifetime = _lifetimes()
+    rows = active_sessions(_services().db, idle, lifetime, None if g.staff.can_change else g.staff.id)
+    return _render("sessions.html", rows=rows, current=current_user.session_id, local_time=local_time,
+                   idle=idle, lifetime=lifetime)
+
+
+@bp.post("/staff/sessions/end")
+def session_end():
+    """Ends one session: one's own, or anyone's for an admin."""
+    from storage.staff import end_session_by_id
+
+    session_id = request.form.get("session") or ""
+    ended = end_session_by_id(_services().db, session_id, None if g.staff.can_change else g.staff.id)
+    if ended:
+        _services().db.audit(_actor(), "staff.session_ended", f"session:{session_id[:12]}")
+    return redirect(url_for("staff.sessions"))
+
+
+@bp.post("/staff/accounts/<int:staff_id>/sign-out-everywhere")
+@admin_only
+def sign_out_everywhere(staff_id: int):
+    """An admin ends every session of an account at once (a lost laptop, someone who left)."""
+    from storage.staff import StaffAccount, sign_out_everywhere as end_all
+
+    db = _services().db
+    with db.session() as s:
+        found = s.get(StaffAccount, staff_id)
+    if found is None:
+        abort(404)
+    ended = end_all(db, staff_id)
+    db.audit(_actor(), "staff.signed_out_everywhere", f"staff:{found.name}", sessions=ended)
+    return redirect(url_for("staff.sessions"))
 
 
 @bp.get("/staff/")
@@ -268,6 +341,10 @@ def _read_case_form() -> tuple[dict, dict]:
     for name in REQUIRED_FIELDS:
         if not values[name]:
             errors[name] = _("Please fill this in.")
+    for name, value in values.items():
+        if has_unsafe(value):  # NUL, control characters, lone surrogates: refused where a person typed them
+            errors[name] = _("This holds invisible control characters (often pasted from another program). "
+                             "Please type it again.")
     for name in CASE_FIELDS:
         limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
         if len(values[name]) > limit:
@@ -350,7 +427,8 @@ def case(case_id: int):
     from dialogs.roster import STATUS_NAMES, ROSTER_FLAG_NAMES, TEST_NAMES, roster_status, status_card
     from sqlalchemy import select
 
-    from storage.exports import place
+    from storage import letters as store
+    from storage.exports import local_time, place
     from storage.letters import WITHDRAWN, Letter
 
     case = _case_or_404(case_id)
@@ -361,11 +439,17 @@ def case(case_id: int):
     with services.db.session() as s:
         withdrawn = list(s.scalars(select(Letter).where(Letter.case_id == case_id, Letter.status == WITHDRAWN)
                                    .order_by(Letter.id)))
+        members = store.members_of_case(s, case_id)
     services.db.audit(_actor(), "case.codes_shown", f"case:{case_id}")
     link = line_invite_link(services.config.bot_basic_id, case.owner_code) if services.config.bot_basic_id else ""
     return _render("case.html", case=case, card=card, status=status, withdrawn=withdrawn,
                    place=place, status_names=STATUS_NAMES, flag_names=ROSTER_FLAG_NAMES, test_names=TEST_NAMES,
-                   join_text=join_text(case.owner_code), invite_link=link)
+                   join_text=join_text(case.owner_code), invite_link=link, members=members,
+                   role_names=_role_names(), local_time=local_time)
+
+
+def _role_names() -> dict:
+    return {"proposer": _("Proposer contact"), "owner": _("Enterprise owner")}
 
 
 @bp.get("/staff/cases/<int:case_id>/qr.png")
@@ -388,13 +472,41 @@ def case_revoke(case_id: int):
     which = request.form.get("which")
     if which not in (PROPOSER, OWNER):
         abort(400)
+    from storage.exports import local_time
+    from storage.letters import members_joined_with
+
     db = _services().db
     with db.session() as s:
         row = s.get(Case, case_id)
         if row is None:
             abort(404)
-        reissue_code(s, row, which)
-    db.audit(_actor(), "case.code_revoked", f"case:{case_id}", which=which)
+        old_code = row.proposer_code if which == PROPOSER else row.owner_code
+        new_code = reissue_code(s, row, which)
+        joined = members_joined_with(s, case_id, old_code)
+    db.audit(_actor(), "case.code_revoked", f"case:{case_id}", which=which, joined_with_it=len(joined))
+    return _render("revoked.html", case=row, new_code=new_code, members=joined, role_names=_role_names(),
+                   local_time=local_time)
+
+
+@bp.post("/staff/cases/<int:case_id>/unlink")
+@admin_only
+def case_unlink(case_id: int):
+    """Takes access to the case away from the people named (``user`` + ``role``, or ``member`` = user:role)."""
+    from storage.letters import OWNER, PROPOSER, unlink_member
+
+    _case_or_404(case_id)
+    wanted = [tuple(v.rsplit(":", 1)) for v in request.form.getlist("member") if ":" in v]
+    if request.form.get("user"):
+        wanted.append((request.form["user"], request.form.get("role") or ""))
+    db = _services().db
+    for user_id, role in wanted:
+        if role not in (PROPOSER, OWNER):
+            abort(400)
+        with db.session() as s:
+            result = unlink_member(s, case_id, user_id, role)
+        if result["roles"]:
+            db.audit(_actor(), "case.member_unlinked", f"case:{case_id}", role=role,
+                     letter_withdrawn=result["letter_withdrawn"])
     return redirect(url_for("staff.case", case_id=case_id))
 
 

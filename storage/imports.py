@@ -31,14 +31,20 @@ from typing import Callable, Optional
 from sqlalchemy import select
 
 from dialogs.i18n import _, N_
+from dialogs.text import scrub
 from storage.staff import ImportBatch, TownshipGroup, TownshipGroups
 
 PREVIOUS, ASSESSMENTS, TOWNSHIPS = "previous-program", "assessments", "township-groups"
 KINDS = (PREVIOUS, ASSESSMENTS, TOWNSHIPS)
 KIND_NAMES = {PREVIOUS: N_("previous-program list"), ASSESSMENTS: N_("assessment results"),
               TOWNSHIPS: N_("township groups")}
-MAX_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 200_000
+MAX_BYTES = 20 * 1024 * 1024  # what the console promises (bot.security lets an import's body be this big)
+MAX_ROWS = 200_000  # rows with something in them
+MAX_LINES = MAX_ROWS + 50_000  # lines read, empty ones too
+MAX_COLUMNS = 50  # columns read; further columns are not looked at
+MAX_CELL = 1000  # characters in one cell
+MAX_UNZIPPED = 256 * 1024 * 1024  # an XLSX part, unpacked
+MAX_RATIO = 100  # how much an XLSX part may expand: more is a bomb, not a spreadsheet
 GROUPS = (1, 2, 3, 4, 5)
 
 # Header names people use for each field (compared after trimming, lower case, no spaces).
@@ -105,31 +111,61 @@ def _read_csv(data: bytes) -> list[tuple[int, list]]:
         raise FileProblem(_("The file is neither UTF-8 nor Big5 text: please save it as CSV UTF-8."))
     sample = text[:4096]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return _bounded(enumerate(reader, start=1))
+
+
+def _bounded(lines) -> list[tuple[int, list]]:
+    """The non-empty lines, each cut to `MAX_COLUMNS` cells and scrubbed; refuses past the caps."""
     out = []
-    for number, cells in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
-        if any(str(c).strip() for c in cells):
-            out.append((number, cells))
-        if len(out) > MAX_ROWS:
+    for number, cells in lines:
+        if number > MAX_LINES:
             raise FileProblem(_("The file has more than {n} rows.").format(n=MAX_ROWS))
+        cells = [_clean(c, number) for c in list(cells[:MAX_COLUMNS])]
+        if any(c not in (None, "") and str(c).strip() for c in cells):
+            out.append((number, cells))
+            if len(out) > MAX_ROWS:
+                raise FileProblem(_("The file has more than {n} rows.").format(n=MAX_ROWS))
     return out
+
+
+def _clean(value, line: int):
+    """A cell without control characters (they are removed), at most `MAX_CELL` characters."""
+    if isinstance(value, str):
+        if len(value) > MAX_CELL:
+            raise FileProblem(_("Line {line} has a cell longer than {n} characters.").format(line=line, n=MAX_CELL))
+        return scrub(value)
+    return value
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuses an XLSX whose parts unpack to far more than a spreadsheet of this size could hold."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError):
+        raise FileProblem(_("The file cannot be read as an Excel workbook (.xlsx)."))
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > MAX_UNZIPPED or (part.file_size > 1024 * 1024 and ratio > MAX_RATIO):
+            raise FileProblem(_("The workbook unpacks to far more data than its size suggests; please save the "
+                                "sheet again as .xlsx or CSV with only the needed rows and columns."))
 
 
 def _read_xlsx(data: bytes) -> list[tuple[int, list]]:
     import openpyxl
 
-    try:
+    _check_zip(data)
+    try:  # read_only: the sheet is streamed row by row, never held whole
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
         raise FileProblem(_("The file cannot be read as an Excel workbook (.xlsx)."))
     try:
         sheet = workbook.worksheets[0]
-        out = []
-        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            if any(c not in (None, "") and str(c).strip() for c in cells):
-                out.append((number, list(cells)))
-            if len(out) > MAX_ROWS:
-                raise FileProblem(_("The file has more than {n} rows.").format(n=MAX_ROWS))
-        return out
+        sheet.reset_dimensions()  # a declared size is not trusted: rows are not padded to it
+        return _bounded(enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1))
     finally:
         workbook.close()
 

@@ -14,6 +14,7 @@ dialog state); `delete_user_data` removes it.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -107,6 +108,7 @@ class CaseMember(Base):
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    joined_code: Mapped[Optional[str]] = mapped_column(String(20))  # the code used (revoking it can unlink them)
 
 
 class Letter(Base):
@@ -219,12 +221,16 @@ class PreviousProgram(Base):
 
 
 class CodeAttempt(Base):
-    """A wrong or refused code someone sent (for the per-user limit); kept one day."""
+    """A wrong or refused code someone sent (for the per-user limit); kept one day.
+
+    Keyed on a one-way hash of the LINE user id (`attempt_key`): no personal data, so it is kept
+    when the user deletes their data — deleting cannot reset the guess limit.
+    """
 
     __tablename__ = "code_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_hash: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -266,9 +272,14 @@ def find_case_by_code(session: Session, typed: str) -> tuple[Optional[Case], Opt
     return session.get(Case, found), role
 
 
+def attempt_key(user_id: str) -> str:
+    """The one-way hash of a LINE user id that the guess limit is kept under."""
+    return hashlib.sha256(("gonghao:code-attempt:" + (user_id or "")).encode()).hexdigest()
+
+
 def recent_code_attempts(session: Session, user_id: str, now: Optional[datetime] = None) -> list[datetime]:
     now = now or datetime.now(timezone.utc)
-    rows = session.execute(select(CodeAttempt.at).where(CodeAttempt.user_id == user_id,
+    rows = session.execute(select(CodeAttempt.at).where(CodeAttempt.user_hash == attempt_key(user_id),
                                                         CodeAttempt.at > now - timedelta(hours=1))
                            .order_by(CodeAttempt.at)).scalars().all()
     return [_aware(at) for at in rows]
@@ -277,16 +288,22 @@ def recent_code_attempts(session: Session, user_id: str, now: Optional[datetime]
 def record_code_attempt(session: Session, user_id: str) -> None:
     now = datetime.now(timezone.utc)
     session.execute(delete(CodeAttempt).where(CodeAttempt.at < now - timedelta(days=1)))
-    session.add(CodeAttempt(user_id=user_id, at=now))
+    session.add(CodeAttempt(user_hash=attempt_key(user_id), at=now))
 
 
 def add_member(session: Session, case_id: int, user_id: str, role: str) -> bool:
-    """Links the user to the case in ``role``; False when already linked."""
+    """Links the user to the case in ``role``; False when already linked.
+
+    The case's current code of that role is recorded: it is the code they joined with (a revoked
+    code finds no case), so revoking it can offer to unlink them.
+    """
     exists = session.execute(select(CaseMember.id).where(CaseMember.case_id == case_id, CaseMember.user_id == user_id,
                                                          CaseMember.role == role)).first()
     if exists:
         return False
-    session.add(CaseMember(case_id=case_id, user_id=user_id, role=role))
+    case = session.get(Case, case_id)
+    code = None if case is None else (case.proposer_code if role == PROPOSER else case.owner_code)
+    session.add(CaseMember(case_id=case_id, user_id=user_id, role=role, joined_code=code))
     user = session.get(LineUser, user_id)
     if user is not None and (user.role is None or role == OWNER):
         user.role = role
@@ -381,7 +398,8 @@ def other_letters_with_number(session: Session, letter: Letter) -> int:
 def delete_user_data(session: Session, user_id: str, store=None) -> dict:
     """Deletes everything personal about the user; returns counts for an anonymous audit entry.
 
-    Removes their letters (and old versions), consents, case memberships and code attempts,
+    Removes their letters (and old versions), consents and case memberships (the code-guess
+    limit, kept under a one-way hash of the user id, stays),
     clears the consent fields of their LINE user row, blanks what the bot answered them (the
     outbox holds summaries with their data) and their dialog state.
     """
@@ -396,7 +414,7 @@ def delete_user_data(session: Session, user_id: str, store=None) -> dict:
     session.execute(delete(Consent).where(Consent.user_id == user_id))
     session.execute(delete(ScreeningRecord).where(ScreeningRecord.user_id == user_id))
     members = session.execute(delete(CaseMember).where(CaseMember.user_id == user_id)).rowcount
-    session.execute(delete(CodeAttempt).where(CodeAttempt.user_id == user_id))
+    # code_attempts stay: keyed on a one-way hash, they name no one, and the guess limit must survive
     user = session.get(LineUser, user_id)
     if user is not None:
         user.consent_at = None
@@ -414,3 +432,81 @@ def delete_user_data(session: Session, user_id: str, store=None) -> dict:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# -- taking access back ------------------------------------------------------------------------------
+def members_of_case(session: Session, case_id: int, role: Optional[str] = None) -> list[CaseMember]:
+    query = select(CaseMember).where(CaseMember.case_id == case_id).order_by(CaseMember.id)
+    if role is not None:
+        query = query.where(CaseMember.role == role)
+    return list(session.execute(query).scalars())
+
+
+def members_joined_with(session: Session, case_id: int, code: str) -> list[CaseMember]:
+    """Who joined the case with ``code`` (the proposer or owners' code that was just revoked)."""
+    return list(session.execute(select(CaseMember).where(CaseMember.case_id == case_id,
+                                                         CaseMember.joined_code == code)
+                                .order_by(CaseMember.id)).scalars())
+
+
+def unlink_member(session: Session, case_id: int, user_id: str, role: Optional[str] = None) -> dict:
+    """Takes the user's access to the case away: their membership (of ``role``, or every role) ends.
+
+    An owner's letter in the case is withdrawn (it leaves the roster and its counts; the owner can
+    still see or delete their own data). What is returned names no one: the roles removed and
+    whether a letter was withdrawn, for the audit log.
+    """
+    query = select(CaseMember).where(CaseMember.case_id == case_id, CaseMember.user_id == user_id)
+    if role is not None:
+        query = query.where(CaseMember.role == role)
+    found = list(session.execute(query).scalars())
+    roles = sorted({m.role for m in found})
+    for member in found:
+        session.delete(member)
+    withdrawn = False
+    if OWNER in roles:
+        letter = letter_of(session, case_id, user_id)
+        if letter is not None and letter.status != WITHDRAWN:
+            letter.status, letter.withdrawn_at = WITHDRAWN, datetime.now(timezone.utc)
+            withdrawn = True
+            session.flush()
+            refresh_flags(session, [letter.business_number])
+    session.flush()
+    user = session.get(LineUser, user_id)
+    if user is not None and user.role in roles:
+        left = {m.role for m, _c in memberships(session, user_id)}
+        user.role = OWNER if OWNER in left else (PROPOSER if PROPOSER in left else None)
+    return {"roles": roles, "letter_withdrawn": withdrawn}
+
+
+# -- the end of a program edition (個資法 §11) ---------------------------------------------------------
+def purge_edition(session: Session, edition: int, store=None) -> dict:
+    """Deletes the personal data gathered for an edition, once its purpose has ended.
+
+    Every letter (and its old versions) and every membership of the edition's cases goes; a
+    person with nothing in another edition is forgotten entirely (`delete_user_data`: consents,
+    screening, reminders, dialog state and what the bot answered them). The cases themselves
+    (organisations, not persons) and the audit log stay. Returns counts only.
+    """
+    case_ids = list(session.execute(select(Case.id).where(Case.edition == edition)).scalars())
+    if not case_ids:
+        return {"cases": 0, "people": 0, "forgotten": 0, "letters": 0, "memberships": 0}
+    users = set(session.execute(select(CaseMember.user_id).where(CaseMember.case_id.in_(case_ids))).scalars())
+    users |= set(session.execute(select(Letter.user_id).where(Letter.case_id.in_(case_ids))).scalars())
+    elsewhere = set(session.execute(select(CaseMember.user_id).where(CaseMember.case_id.not_in(case_ids))).scalars())
+    elsewhere |= set(session.execute(select(Letter.user_id).where(Letter.case_id.not_in(case_ids))).scalars())
+    letter_ids = list(session.execute(select(Letter.id).where(Letter.case_id.in_(case_ids))).scalars())
+    numbers = list(session.execute(select(Letter.business_number).where(Letter.id.in_(letter_ids))).scalars()) \
+        if letter_ids else []
+    if letter_ids:
+        session.execute(delete(LetterVersion).where(LetterVersion.letter_id.in_(letter_ids)))
+        session.execute(delete(Letter).where(Letter.id.in_(letter_ids)))
+    members = session.execute(delete(CaseMember).where(CaseMember.case_id.in_(case_ids))).rowcount
+    forgotten = 0
+    for user_id in sorted(users - elsewhere):
+        delete_user_data(session, user_id, store)
+        forgotten += 1
+    session.flush()
+    refresh_flags(session, numbers)
+    return {"cases": len(case_ids), "people": len(users), "forgotten": forgotten, "letters": len(letter_ids),
+            "memberships": members}
