@@ -77,7 +77,7 @@ def _limiter(app: Flask, config):
     if config.redis_url:
         storage = config.redis_url
     return Limiter(lambda: request.remote_addr or "?", app=app, storage_uri=storage,
-                   key_prefix=f"{config.redis_prefix}limiter", headers_enabled=True)
+                   key_prefix=f"{config.redis_prefix}limiter", headers_enabled=False)
 
 
 def login_rate_limit(app: Flask):
