@@ -108,7 +108,9 @@ def import_command(kind, path, confirm, as_name):
     if not confirm:
         click.echo(_("Nothing was imported. Run the same command with --confirm to import the accepted rows."))
         return
-    result = imports.confirm(db, preview.batch_id, actor=_actor(as_name))
+    batch_id = preview.batch_id
+    del preview, data  # the checked rows are kept in the database; confirm reads them from there
+    result = imports.confirm(db, batch_id, actor=_actor(as_name))
     click.echo(_("Imported: {new} new, {changed} changed, {unchanged} already there.").format(
         new=result.get("new", 0), changed=result.get("changed", 0), unchanged=result.get("unchanged", 0)))
 

@@ -20,13 +20,15 @@ is the same is left alone.
 """
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from sqlalchemy import select
 
@@ -46,6 +48,8 @@ MAX_CELL = 1000  # characters in one cell
 MAX_UNZIPPED = 256 * 1024 * 1024  # an XLSX part, unpacked
 MAX_RATIO = 100  # how much an XLSX part may expand: more is a bomb, not a spreadsheet
 GROUPS = (1, 2, 3, 4, 5)
+CHUNK = 5000  # rows per INSERT when a confirmed import is applied
+PACKED = "zlib+base64:"
 
 # Header names people use for each field (compared after trimming, lower case, no spaces).
 COLUMNS = {
@@ -77,10 +81,11 @@ class Preview:
     changes: dict = field(default_factory=dict)
     status: str = "previewed"
     same_file_confirmed_at: Optional[datetime] = None
+    count: Optional[int] = None  # accepted rows, when ``rows`` is not loaded (a big file's rows stay packed)
 
     @property
     def accepted(self) -> int:
-        return len(self.rows)
+        return self.count if self.count is not None else len(self.rows)
 
 
 # -- reading files ---------------------------------------------------------------------------------
@@ -90,6 +95,11 @@ def _header_key(text) -> str:
 
 def read_rows(filename: str, data: bytes) -> list[tuple[int, list]]:
     """(line number, cells) of every non-empty line of a CSV or XLSX file, the header first."""
+    return list(iter_rows(filename, data))
+
+
+def iter_rows(filename: str, data: bytes) -> Iterator[tuple[int, list]]:
+    """`read_rows` one line at a time: a big file is checked without holding all its lines."""
     if len(data) > MAX_BYTES:
         raise FileProblem(_("The file is larger than {mb} MB.").format(mb=MAX_BYTES // (1024 * 1024)))
     name = (filename or "").lower()
@@ -100,33 +110,32 @@ def read_rows(filename: str, data: bytes) -> list[tuple[int, list]]:
     return _read_csv(data)
 
 
-def _read_csv(data: bytes) -> list[tuple[int, list]]:
+def _read_csv(data: bytes) -> Iterator[tuple[int, list]]:
     for encoding in ("utf-8-sig", "cp950"):
         try:
-            text = data.decode(encoding)
+            sample = data.decode(encoding)[:4096]  # checks the whole file; the text is dropped at once
             break
         except UnicodeDecodeError:
             continue
     else:
         raise FileProblem(_("The file is neither UTF-8 nor Big5 text: please save it as CSV UTF-8."))
-    sample = text[:4096]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return _bounded(enumerate(reader, start=1))
+    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")  # decoded as it is read
+    return _bounded(enumerate(csv.reader(text, delimiter=delimiter), start=1))
 
 
-def _bounded(lines) -> list[tuple[int, list]]:
+def _bounded(lines) -> Iterator[tuple[int, list]]:
     """The non-empty lines, each cut to `MAX_COLUMNS` cells and scrubbed; refuses past the caps."""
-    out = []
+    kept = 0
     for number, cells in lines:
         if number > MAX_LINES:
             raise FileProblem(_("The file has more than {n} rows.").format(n=MAX_ROWS))
         cells = [_clean(c, number) for c in list(cells[:MAX_COLUMNS])]
         if any(c not in (None, "") and str(c).strip() for c in cells):
-            out.append((number, cells))
-            if len(out) > MAX_ROWS:
+            kept += 1
+            if kept > MAX_ROWS + 1:  # the header and MAX_ROWS rows
                 raise FileProblem(_("The file has more than {n} rows.").format(n=MAX_ROWS))
-    return out
+            yield number, cells
 
 
 def _clean(value, line: int):
@@ -154,7 +163,7 @@ def _check_zip(data: bytes) -> None:
                                 "sheet again as .xlsx or CSV with only the needed rows and columns."))
 
 
-def _read_xlsx(data: bytes) -> list[tuple[int, list]]:
+def _read_xlsx(data: bytes) -> Iterator[tuple[int, list]]:
     import openpyxl
 
     _check_zip(data)
@@ -162,10 +171,14 @@ def _read_xlsx(data: bytes) -> list[tuple[int, list]]:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
         raise FileProblem(_("The file cannot be read as an Excel workbook (.xlsx)."))
+    return _xlsx_lines(workbook)
+
+
+def _xlsx_lines(workbook) -> Iterator[tuple[int, list]]:
     try:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # a declared size is not trusted: rows are not padded to it
-        return _bounded(enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1))
+        yield from _bounded(enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1))
     finally:
         workbook.close()
 
@@ -270,28 +283,41 @@ CHECKS: dict[str, Callable] = {PREVIOUS: _check_previous, ASSESSMENTS: _check_as
 
 def check_file(kind: str, filename: str, data: bytes) -> tuple[int, list[dict], list[tuple[int, str]]]:
     """(data rows, accepted rows normalised, [(line, reason)]) — every row is checked."""
+    problems: list[tuple[int, str]] = []
+    counter = [0]
+    accepted = list(checked_rows(kind, filename, data, problems, counter))
+    return counter[0], accepted, problems
+
+
+def checked_rows(kind: str, filename: str, data: bytes, problems: list, counter: list) -> Iterator[dict]:
+    """The accepted rows, normalised, one at a time; refused rows go to ``problems`` as (line, reason) and
+    ``counter[0]`` counts the data rows. Duplicates are found by a 16-byte digest of each entry, so the
+    file's text is not kept for it."""
     if kind not in KINDS:
         raise FileProblem(_("Unknown import {kind}.").format(kind=kind))
-    lines = read_rows(filename, data)
-    if not lines:
+    lines = iter_rows(filename, data)
+    first = next(lines, None)
+    if first is None:
         raise FileProblem(_("The file is empty."))
-    _line, header = lines[0]
+    _line, header = first
     cols = _columns(kind, header)
-    accepted, problems, seen = [], [], {}
-    for line, cells in lines[1:]:
+    seen: dict = {}
+    for line, cells in lines:
+        counter[0] += 1
         row, problem = CHECKS[kind](cells, cols)
         if problem:
             problems.append((line, problem))
             continue
         key, value = _identity(kind, row)
-        if key in seen:
-            if seen[key][1] != value:
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=16).digest()
+        if digest in seen:
+            first_line, earlier = seen[digest] if isinstance(seen[digest], tuple) else (seen[digest], None)
+            if earlier != value:
                 problems.append((line, _("line {first} already gives a different value for the same entry").format(
-                    first=seen[key][0])))
+                    first=first_line)))
             continue  # the same row twice: counted once
-        seen[key] = (line, value)
-        accepted.append(row)
-    return len(lines) - 1, accepted, problems
+        seen[digest] = line if value is None else (line, value)
+        yield row
 
 
 def _identity(kind: str, row: dict) -> tuple:
@@ -303,44 +329,62 @@ def _identity(kind: str, row: dict) -> tuple:
 
 
 # -- what it would change, and applying it -----------------------------------------------------------
-def _changes(db, kind: str, rows: list[dict]) -> dict:
-    """How many rows are new, changed or already there (for the preview and the result)."""
+def _changes(db, kind: str, rows) -> dict:
+    """How many rows are new, changed or already there (for the preview and the result); ``rows`` is read once."""
     with db.session() as s:
         if kind == PREVIOUS:
             from storage.letters import PreviousProgram
 
             have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
-            new = sum(1 for r in rows if (r["business_number"], r["program_name"]) not in have)
-            return {"new": new, "unchanged": len(rows) - new}
-        if kind == ASSESSMENTS:
+            keys = ((r["business_number"], r["program_name"]) for r in rows)
+        elif kind == ASSESSMENTS:
             from storage.reminders import CompletionReport
 
-            confirmed = set(s.execute(select(CompletionReport.kind, CompletionReport.subject)
-                                      .where(CompletionReport.confirmed_at.is_not(None))).all())
-            new = sum(1 for r in rows if (r["kind"], f"tax:{r['business_number']}") not in confirmed)
-            return {"new": new, "unchanged": len(rows) - new}
-        have = dict(s.execute(select(TownshipGroup.town_code, TownshipGroup.grp)).all())
-        new = sum(1 for r in rows if r["town_code"] not in have)
-        changed = sum(1 for r in rows if r["town_code"] in have and have[r["town_code"]] != r["group"])
-        return {"new": new, "changed": changed, "unchanged": len(rows) - new - changed}
+            have = set(s.execute(select(CompletionReport.kind, CompletionReport.subject)
+                                 .where(CompletionReport.confirmed_at.is_not(None))).all())
+            keys = ((r["kind"], f"tax:{r['business_number']}") for r in rows)
+        else:
+            groups = dict(s.execute(select(TownshipGroup.town_code, TownshipGroup.grp)).all())
+            new = changed = total = 0
+            for r in rows:
+                total += 1
+                new += r["town_code"] not in groups
+                changed += r["town_code"] in groups and groups[r["town_code"]] != r["group"]
+            return {"new": new, "changed": changed, "unchanged": total - new - changed}
+    new = total = 0
+    for key in keys:
+        total += 1
+        new += key not in have
+    return {"new": new, "unchanged": total - new}
 
 
 def preview(db, kind: str, filename: str, data: bytes, actor: str = "staff") -> Preview:
-    """Checks the file and keeps its accepted rows for `confirm`; writes nothing else."""
-    total, rows, problems = check_file(kind, filename, data)
+    """Checks the file and keeps its accepted rows for `confirm`; writes nothing else.
+
+    The rows are packed as they are checked and counted again from the packed text, so a 20 MB file is
+    never held as Python objects all at once (bench/imports.py).
+    """
+    problems: list[tuple[int, str]] = []
+    counter = [0]
+    packer = Packer()
+    for row in checked_rows(kind, filename, data, problems, counter):
+        packer.add(row)
+    packed, accepted, total = packer.text(), packer.count, counter[0]
+    del packer
     digest = hashlib.sha256(data).hexdigest()
     with db.session() as s:
         earlier = s.scalar(select(ImportBatch.confirmed_at).where(
             ImportBatch.sha256 == digest, ImportBatch.kind == kind, ImportBatch.status == "confirmed")
             .order_by(ImportBatch.id.desc()).limit(1))
         batch = ImportBatch(kind=kind, filename=(filename or "")[:255], sha256=digest, status="previewed", total=total,
-                            accepted=len(rows), rejected=len(problems), rows=json.dumps(rows, ensure_ascii=False),
+                            accepted=accepted, rejected=len(problems), rows=packed,
                             problems=json.dumps(problems, ensure_ascii=False), created_by=actor[:128])
         s.add(batch)
         s.flush()
         batch_id = batch.id
-    return Preview(batch_id, kind, filename, total, rows, problems, _changes(db, kind, rows),
-                   same_file_confirmed_at=earlier)
+    changes = _changes(db, kind, iter_packed(packed))
+    return Preview(batch_id, kind, filename, total, [], problems, changes, same_file_confirmed_at=earlier,
+                   count=accepted)
 
 
 def load_preview(db, batch_id: int) -> Optional[Preview]:
@@ -348,11 +392,65 @@ def load_preview(db, batch_id: int) -> Optional[Preview]:
         batch = s.get(ImportBatch, batch_id)
         if batch is None:
             return None
-        rows = json.loads(batch.rows or "[]")
-        result = Preview(batch.id, batch.kind, batch.filename, batch.total, rows,
-                         [tuple(p) for p in json.loads(batch.problems or "[]")], status=batch.status)
-    result.changes = json.loads(_result_of(db, batch_id) or "null") or _changes(db, result.kind, rows)
+        result = Preview(batch.id, batch.kind, batch.filename, batch.total, [],
+                         [tuple(p) for p in json.loads(batch.problems or "[]")], status=batch.status,
+                         count=batch.accepted)
+        packed = batch.rows
+    result.changes = json.loads(_result_of(db, batch_id) or "null") or _changes(db, result.kind, iter_packed(packed))
     return result
+
+
+class Packer:
+    """Rows as kept between preview and confirm: one JSON line per row, compressed and base64-encoded as
+    they are added (no big intermediate string)."""
+
+    def __init__(self):
+        self.packer, self.pending, self.pieces, self.count = zlib.compressobj(6), bytearray(), [PACKED], 0
+
+    def _take(self, compressed: bytes, last: bool = False) -> None:
+        self.pending.extend(compressed)
+        cut = len(self.pending) if last else len(self.pending) - len(self.pending) % 3  # whole 3-byte groups
+        if cut >= 3 * 4096 or (last and cut):
+            self.pieces.append(base64.b64encode(bytes(self.pending[:cut])).decode("ascii"))
+            del self.pending[:cut]
+
+    def add(self, row) -> None:
+        self.count += 1
+        self._take(self.packer.compress((json.dumps(row, ensure_ascii=False) + "\n").encode()))
+
+    def text(self) -> str:
+        self._take(self.packer.flush(), last=True)
+        return "".join(self.pieces)
+
+
+def pack_rows(rows) -> str:
+    packer = Packer()
+    for row in rows:
+        packer.add(row)
+    return packer.text()
+
+
+def iter_packed(text: Optional[str]) -> Iterator:
+    """The rows `pack_rows` kept, one at a time (decoded and decompressed as they are read)."""
+    if not text:
+        return
+    if not text.startswith(PACKED):
+        yield from json.loads(text)  # kept before packing existed
+        return
+    unpacker, buffer, block = zlib.decompressobj(), b"", 4 * 16384
+    for offset in range(len(PACKED), len(text), block):
+        buffer += unpacker.decompress(base64.b64decode(text[offset:offset + block]))
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield json.loads(line)
+    buffer += unpacker.flush()
+    for line in buffer.split(b"\n"):
+        if line.strip():
+            yield json.loads(line)
+
+
+def unpack_rows(text: Optional[str]) -> list:
+    return list(iter_packed(text))
 
 
 def _result_of(db, batch_id: int) -> Optional[str]:
@@ -377,18 +475,18 @@ def confirm(db, batch_id: int, actor: str = "staff") -> dict:
             raise LookupError(batch_id)
         if batch.status != "previewed":
             raise AlreadyDone(batch.status)
-        kind, rows = batch.kind, json.loads(batch.rows or "[]")
+        kind, packed, count = batch.kind, batch.rows, batch.accepted
         if kind == ASSESSMENTS:
             batch.status = "confirming"  # applied below by storage.reminders, in its own transaction
         else:
-            result = _apply(s, kind, rows)
+            result = _apply(s, kind, iter_packed(packed))  # streamed: the rows are never all in memory
             batch.status, batch.result = "confirmed", json.dumps(result)
             batch.confirmed_by, batch.confirmed_at = actor[:128], datetime.now(timezone.utc)
     if kind == ASSESSMENTS:
-        result = _apply_assessments(db, batch_id, rows, actor)
+        result = _apply_assessments(db, batch_id, unpack_rows(packed), actor)
     if kind == TOWNSHIPS:
         TownshipGroups.changed()
-    db.audit(actor, "import.confirmed", f"import:{batch_id}", kind=kind, rows=len(rows), **result)
+    db.audit(actor, "import.confirmed", f"import:{batch_id}", kind=kind, rows=count, **result)
     return result
 
 
@@ -399,17 +497,10 @@ def discard(db, batch_id: int, actor: str = "staff") -> None:
             batch.status, batch.rows = "discarded", "[]"
 
 
-def _apply(s, kind: str, rows: list[dict]) -> dict:
-    from storage.letters import PreviousProgram, refresh_flags
-
+def _apply(s, kind: str, rows) -> dict:
     if kind == PREVIOUS:
-        have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
-        new = [r for r in rows if (r["business_number"], r["program_name"]) not in have]
-        for r in new:
-            s.add(PreviousProgram(business_number=r["business_number"], program_name=r["program_name"]))
-        s.flush()
-        refresh_flags(s, {r["business_number"] for r in new})
-        return {"new": len(new), "unchanged": len(rows) - len(new)}
+        return _apply_previous(s, rows)
+    rows = list(rows)
     have = {t.town_code: t for t in s.scalars(select(TownshipGroup))}
     new = changed = 0
     now = datetime.now(timezone.utc)
@@ -422,6 +513,43 @@ def _apply(s, kind: str, rows: list[dict]) -> dict:
             found.grp, found.updated_at = r["group"], now
             changed += 1
     return {"new": new, "changed": changed, "unchanged": len(rows) - new - changed}
+
+
+def _apply_previous(s, rows) -> dict:
+    """Inserts the entries not there yet, in chunks (core inserts, no ORM object per row), then recomputes the
+    flags of the letters that carry one of the new 統編."""
+    from storage.letters import PreviousProgram, refresh_flags
+
+    have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
+    now = datetime.now(timezone.utc)
+    chunk, numbers, total, inserted = [], set(), 0, 0
+    for r in rows:
+        total += 1
+        if (r["business_number"], r["program_name"]) in have:
+            continue
+        inserted += 1
+        chunk.append(dict(r, imported_at=now))
+        numbers.add(r["business_number"])
+        if len(chunk) == CHUNK:
+            s.execute(PreviousProgram.__table__.insert(), chunk)
+            chunk = []
+    if chunk:
+        s.execute(PreviousProgram.__table__.insert(), chunk)
+    del have
+    refresh_flags(s, _numbers_with_letters(s, numbers))
+    return {"new": inserted, "unchanged": total - inserted}
+
+
+def _numbers_with_letters(s, numbers: set[str]) -> set[str]:
+    """The 統編 among ``numbers`` that some letter carries (only their flags can change)."""
+    from storage.letters import Letter
+
+    found: set[str] = set()
+    ordered = sorted(numbers)
+    for start in range(0, len(ordered), CHUNK):
+        found.update(s.scalars(select(Letter.business_number).where(
+            Letter.business_number.in_(ordered[start:start + CHUNK])).distinct()))
+    return found
 
 
 def _apply_assessments(db, batch_id: int, rows: list[dict], actor: str) -> dict:
