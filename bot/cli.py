@@ -30,7 +30,6 @@ def worker():
 
     Its metrics are served on GONGHAO_METRICS_PORT (default 9108; 0: none).
     """
-    import logging
     import os
 
     # PROMETHEUS_MULTIPROC_DIR belongs to gunicorn's web processes: a worker inheriting it would write its
@@ -43,9 +42,7 @@ def worker():
     config = Config.from_env()
     if normalise_database_url(config.database_url).startswith("sqlite"):
         raise click.ClickException("DATABASE_URL is SQLite: the embedded default answers events in the web process.")
-    logging.basicConfig(level=os.environ.get("GONGHAO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    services = Services(config, role="worker")
+    services = Services(config, role="worker")  # logging is set up by main(): bot.logs
     services.check_redis_persistence()
     start_worker_metrics()
     run_worker(services)
