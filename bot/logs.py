@@ -135,9 +135,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test runner may swap it), not the one at set-up."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def handler(stream=None) -> logging.Handler:
     """A handler that writes JSON lines (to stderr by default)."""
-    out = logging.StreamHandler(stream or sys.stderr)
+    out = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     out.setFormatter(JsonFormatter())
     return out
 
@@ -160,8 +175,11 @@ def configure(environ=None, stream=None, force: bool = False) -> None:
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+    level = level_from_env(environ)
     root.addHandler(handler(stream))
-    root.setLevel(level_from_env(environ))
+    root.setLevel(level)
+    # Alembic narrates every start ("Context impl …"); a command's output stays clean unless DEBUG is asked for
+    logging.getLogger("alembic").setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     logging.captureWarnings(True)
     _configured = True
 

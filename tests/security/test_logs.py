@@ -123,19 +123,37 @@ def test_lines_carry_the_event_and_the_line_request_they_belong_to(captured):
 
 def test_the_cli_writes_json_lines_at_the_level_it_is_given(tmp_path):
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}", REDIS_URL="",
-               GONGHAO_LOG_LEVEL="INFO")
+               GONGHAO_LOG_LEVEL="DEBUG")
     env.pop("GONGHAO_ENV", None)
     run = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stderr.splitlines()]
-    assert any("Running upgrade" in line["message"] for line in lines)
-    assert all(line["level"] == "INFO" and line["time"].endswith("+00:00") for line in lines)
+    assert any("Running upgrade" in line["message"] and line["logger"].startswith("alembic") for line in lines)
+    assert all(line["time"].endswith("+00:00") and line["level"] in ("DEBUG", "INFO") for line in lines)
+    assert run.stdout.strip() == "database is up to date"
 
-    env["GONGHAO_LOG_LEVEL"] = "WARNING"
+    env["GONGHAO_LOG_LEVEL"] = "INFO"  # the default: a command's own output is all a person sees
     quiet = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and quiet.stderr.strip() == ""
+
+
+def test_the_level_comes_from_gonghao_log_level():
+    stream, root = io.StringIO(), logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("alembic").level)
+    try:
+        logs.configure(environ={"GONGHAO_LOG_LEVEL": "warning"}, stream=stream, force=True)
+        logging.getLogger("gonghao.x").info("not shown")
+        logging.getLogger("gonghao.x").warning("shown")
+        assert [line["message"] for line in lines_of(stream)] == ["shown"]
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        logging.getLogger("alembic").setLevel(saved[2])
 
 
 def test_gunicorn_and_every_command_share_the_one_set_up():
