@@ -163,6 +163,7 @@ def test_gunicorn_and_every_command_share_the_one_set_up():
                  if "basicConfig(" in path.read_text(encoding="utf-8") and path.name != "logs.py"]
     assert offenders == []
     assert "--config gunicorn.conf.py" in (ROOT / "Procfile").read_text()
-    namespace: dict = {}
-    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)
-    assert namespace["logconfig_dict"]["formatters"]["json"]["()"] == "bot.logs.JsonFormatter"
+    assert "logconfig_dict = gunicorn_logconfig_dict()" in (ROOT / "gunicorn.conf.py").read_text()
+    config = logs.gunicorn_logconfig_dict()
+    assert config["formatters"]["json"]["()"] == "bot.logs.JsonFormatter"
+    assert {"gunicorn.error", "gunicorn.access"} <= set(config["loggers"]) and config["root"]["handlers"] == ["stderr"]
