@@ -128,14 +128,20 @@ def codes(case_id, qr_path):
 @click.option("--which", type=click.Choice(["proposer", "owner"]), required=True)
 def revoke(case_id, which):
     """Revokes a code and issues a new one (the old code stops working at once)."""
-    from storage.letters import reissue_code
+    from storage.letters import members_joined_with, reissue_code
 
     _config, db = _database()
     with db.session() as s:
         case = _case_or_fail(s, case_id)
+        old = case.proposer_code if which == "proposer" else case.owner_code
         code = reissue_code(s, case, which)
-    db.audit("staff:cli", "case.code_revoked", f"case:{case_id}", which=which)
+        joined = [m.user_id for m in members_joined_with(s, case_id, old)]
+    db.audit("staff:cli", "case.code_revoked", f"case:{case_id}", which=which, joined_with_it=len(joined))
     click.echo(f"the old {which} code of case {case_id} no longer works; the new one is {code}")
+    if joined:
+        click.echo(f"{len(joined)} joined with the old code and keep their access; to take it away:")
+        for user_id in joined:
+            click.echo(f"  gonghao case unlink {case_id} --user {user_id} --role {which}")
     if which == "owner":
         click.echo(f"run `gonghao case codes {case_id}` for the new link and QR code")
 

@@ -44,6 +44,8 @@ def test_an_unlinked_proposer_sees_nothing_of_the_case_from_the_next_message_on(
     (link,) = [u for u in uris(bot, PROPOSER) if "/d/roster/" in u]
     assert bot.client.get(urlparse(link).path).status_code == 200
 
+    revoked = cli(bot.services, "case", "revoke", str(case.id), "--which", "proposer")
+    assert f"gonghao case unlink {case.id} --user {PROPOSER} --role proposer" in revoked.output  # offered
     result = cli(bot.services, "case", "unlink", str(case.id), "--user", PROPOSER)
     assert result.exit_code == 0, result.output
     assert f"{PROPOSER} is no longer linked to case {case.id} (proposer)" in result.output
