@@ -39,6 +39,7 @@ from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot import metrics
+from bot.logs import bind_line_request
 from storage.db import WATCHDOG
 
 log = logging.getLogger("gonghao.gateway")
@@ -263,7 +264,8 @@ class LineGateway:
             log.warning("%s may or may not have reached LINE (%s)", method, type(exc).__name__)
             return Result(MAYBE)
         request_id = _header(response.headers, "x-line-request-id")
-        log.info("%s sent request_id=%s", method, request_id)
+        with bind_line_request(request_id):
+            log.info("%s sent", method)
         return Result(DELIVERED, response.status, request_id)
 
     @staticmethod

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from bot import heartbeat, metrics
+from bot.logs import bind_event
 from bot.outbox import Answer, Outbox
 from bot.queue import EventQueue, event_user
 from bot.render import render_json
@@ -359,7 +360,8 @@ class Worker:
 
     def _send(self, answer: Answer) -> None:
         try:
-            self.outbox.send(answer)
+            with bind_event(answer.event_id):
+                self.outbox.send(answer)
         except Exception as exc:
             self._failed_quietly(exc, "an answer kept for a later attempt")
         finally:
@@ -368,7 +370,8 @@ class Worker:
 
     def _process(self, event_id: str, user_key: Optional[str] = None) -> None:
         try:
-            self.processor.process(event_id, user_key)
+            with bind_event(event_id):
+                self.processor.process(event_id, user_key)
         except StaleState:
             log.warning("event %s: another worker answered this user first; it will be taken again", event_id)
         except Exception as exc:
