@@ -668,9 +668,8 @@ class MockLine:
             return 404, _error("Not found"), {}, []
         if not self._authorised(headers):
             return 401, _error(AUTH_FAILED), {}, []
-        fault, retry_after = self._fault(path)
+        fault, extra = self._fault(path)
         if fault:
-            extra = {} if retry_after is None else {"Retry-After": str(retry_after)}
             return fault, _error("Too Many Requests" if fault == 429 else HTTPStatus(fault).phrase), extra, []
         if rich:
             with self._lock:
@@ -697,15 +696,17 @@ class MockLine:
         with self._lock:
             return self._send(path, body, retry_key, request_id)
 
-    def _fault(self, path: str) -> tuple[int, int | None]:
-        """(status, Retry-After or None) of an injected fault for this request; (0, None) when there is none."""
+    def _fault(self, path: str) -> tuple[int, dict]:
+        """(status, extra headers) of an injected fault for this request; (0, {}) when there is none."""
         with self._lock:
             if self._fail_count > 0 and path.startswith(self._fail_prefix):
                 self._fail_count -= 1
-                return self._fail_status, self._fail_retry_after
-            if time.monotonic() < self._fail_until and path.startswith(self._fail_until_prefix):
-                return self._fail_until_status, self._fail_until_retry_after
-        return 0, None
+                status, retry_after = self._fail_status, self._fail_retry_after
+            elif time.monotonic() < self._fail_until and path.startswith(self._fail_until_prefix):
+                status, retry_after = self._fail_until_status, self._fail_until_retry_after
+            else:
+                return 0, {}
+        return status, ({} if retry_after is None else {"Retry-After": str(retry_after)})
 
     def _authorised(self, headers: dict) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
