@@ -329,22 +329,28 @@ def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
 
 
 def start_web(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn serving ``bot:create_app()`` on a free port; (process, base URL) once it listens."""
+    """gunicorn serving ``bot:create_app()`` on a free port; (process, base URL) once it answers."""
+    import urllib.error
+    import urllib.request
+
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log_path, "ab") as log:
         process = subprocess.Popen([str(gunicorn), "-w", "1", "--threads", "8", "-b", f"127.0.0.1:{port}",
-                                    "bot:create_app()"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+                                    "--no-control-socket", "bot:create_app()"], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=log)
 
-    def listening():
+    def answering():  # any answer from /healthz: the app is loaded, not only the port bound
+        assert process.poll() is None, f"gunicorn exited; see {log_path}"
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+            return True
+        except urllib.error.HTTPError:
             return True
         except OSError:
-            assert process.poll() is None, f"gunicorn exited; see {log_path}"
             return False
 
-    wait_until(listening, 30, "the web process to listen")
+    wait_until(answering, 30, "the web process to answer", step=0.1)
     return process, f"http://127.0.0.1:{port}"
 
 
