@@ -15,7 +15,6 @@ import json
 import uuid
 from functools import lru_cache
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis_jsonschema import from_schema
