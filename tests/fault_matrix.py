@@ -80,6 +80,8 @@ def exactly_once(row: str, bot: FaultBot, events: list[dict], scale: Scale, owne
                                                                             "confirmed once")
                      if figures[k] != len(owners.users)]
     figures["problems"] = problems
+    if problems:  # where the missing or doubled answers stand, for whoever reads the failure
+        figures["rows"] = bot.row_counts()
     return figures
 
 

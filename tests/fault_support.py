@@ -582,6 +582,16 @@ class FaultBot:
         except Exception:
             return 0
 
+    def row_counts(self) -> dict:
+        """How many accepted events and deliveries are in each status (and why, for those that ended badly)."""
+        try:
+            return {"accepted_events": {f"{s} {r or ''}".strip(): n for s, r, n in self.sql(
+                        "SELECT status, reason, count(*) FROM accepted_events GROUP BY 1, 2")},
+                    "deliveries": {f"{s} {p} {r or ''}".strip(): n for s, p, r, n in self.sql(
+                        "SELECT status, phase, reason, count(*) FROM deliveries GROUP BY 1, 2, 3")}}
+        except Exception as exc:  # an older schema
+            return {"error": type(exc).__name__}
+
     def event_status(self) -> dict:
         """webhook event id -> accepted_events.status."""
         return dict(self.sql("SELECT webhook_event_id, status FROM accepted_events"))
