@@ -201,7 +201,7 @@ def worker_killed_restarted_later(make_bot: MakeBot, line, scale: Scale = SMALL)
         youngest = max(e["timestamp"] for e in events) / 1000
         wait_until(lambda: time.time() - youngest > BOT_FRESH_SECONDS + 1, 15, "every reply token to be stale")
     bot.start_worker()
-    label = f"{scale.restart_after:.0f} s" if scale.restart_after else "after the tokens went stale"
+    label = f"{scale.restart_after:.0f} s later" if scale.restart_after else "after the tokens went stale"
     return exactly_once(f"worker SIGKILLed mid-burst, restarted {label}", bot, events, scale)
 
 
