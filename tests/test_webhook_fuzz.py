@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
 from functools import lru_cache
 
@@ -159,7 +160,13 @@ def check_any_events(line, target, examples: int = 50) -> None:
         status = signed_post(target, body)
         assert status == (400 if raw is not None else 200), (status, body[:2000])
 
-    property_()
+    # The bot's log lines quote event fields (a type, an id) that here hold lone surrogates, which
+    # pytest-xdist cannot send between its processes: this test reads outcomes, not logs.
+    logging.disable(logging.CRITICAL)
+    try:
+        property_()
+    finally:
+        logging.disable(logging.NOTSET)
     _normal_user_answered(line, target, timeout=20)
 
 
