@@ -24,7 +24,11 @@ The rich menu endpoints keep their menus, images and the default in the mock
 api-data host, here the same base URL) checks type, size and dimensions with Pillow.
 
 Every request is recorded (``requests``), the accepted sends are ``delivered()``, and faults
-can be injected (``set_delay``, ``fail_next``, ``fail_for``); ``GET /__stats`` tells another
+can be injected: ``set_delay`` (every answer, or only those to one path, waits; a delayed
+request is still accepted when its delay ends, even if the client gave up on it: LINE too
+delivers what it received), ``fail_next`` and ``fail_for`` (a status for a number of requests
+or for a while, with a ``Retry-After`` header if asked), and ``quota`` (push and multicast
+answer LINE's monthly-limit 429 once it is used up); ``GET /__stats`` tells another
 process the counts per route and status and when the last send was accepted. Run it on its own with
 ``python -m bot.mockline --port 8081 [--delay 0.1] [--quiet]``.
 """
@@ -515,6 +519,7 @@ class MockLine:
             self.stats: Counter = Counter()  # (route, status) -> count; survives ``keep`` trimming
             self.last_send: float | None = None  # time.time() of the last accepted reply/push/multicast
             self.delay = 0.0
+            self.path_delays: dict[str, float] = {}  # path prefix -> seconds (set_delay(..., path=...))
             self.strict_tokens = self._strict_default
             self.reply_token_ttl: float | None = None  # seconds; None: tokens do not expire
             self.quota: int | None = None  # monthly push/multicast limit; None: no limit
@@ -523,8 +528,9 @@ class MockLine:
             self._issued: dict[str, tuple[str, float]] = {}
             self._used: set[str] = set()
             self._retry_keys: dict[str, tuple[str, dict]] = {}
-            self._fail_count, self._fail_status, self._fail_prefix = 0, 500, ""
-            self._fail_until, self._fail_until_status = 0.0, 500
+            self._fail_count, self._fail_status, self._fail_prefix, self._fail_retry_after = 0, 500, "", None
+            self._fail_until, self._fail_until_status, self._fail_until_prefix = 0.0, 500, ""
+            self._fail_until_retry_after: int | None = None
             self.rich_menus: dict[str, dict] = {}  # richMenuId -> the rich menu as GET answers it
             self.rich_menu_images: dict[str, bytes] = {}
             self.default_rich_menu: str | None = None
@@ -542,19 +548,37 @@ class MockLine:
             self._issued[token] = (user_id, time.monotonic())
         return token
 
-    def set_delay(self, seconds: float) -> None:
-        """Every answer waits this long (other requests are not held up)."""
-        self.delay = seconds
+    def set_delay(self, seconds: float, path: str = "") -> None:
+        """Every answer waits this long, or only those to paths starting with ``path`` (others are not held up).
 
-    def fail_next(self, n: int = 1, status: int = 500, path_prefix: str = "") -> None:
-        """The next n requests (to paths starting with path_prefix) answer ``status``."""
+        A delayed request is answered, and a send accepted, when its delay ends, whether or
+        not the client is still waiting for the answer.
+        """
+        with self._lock:
+            if path:
+                self.path_delays[path] = seconds
+            else:
+                self.delay = seconds
+
+    def delay_for(self, path: str) -> float:
+        """How long a request to ``path`` waits now."""
+        with self._lock:
+            return max([self.delay] + [s for prefix, s in self.path_delays.items() if path.startswith(prefix)])
+
+    def fail_next(self, n: int = 1, status: int = 500, path_prefix: str = "", retry_after: int | None = None) -> None:
+        """The next n requests (to paths starting with path_prefix) answer ``status`` (and ``Retry-After``)."""
         with self._lock:
             self._fail_count, self._fail_status, self._fail_prefix = n, status, path_prefix
+            self._fail_retry_after = retry_after
 
-    def fail_for(self, seconds: float, status: int = 500) -> None:
-        """Every request answers ``status`` for the next ``seconds``."""
+    def fail_for(self, seconds: float, status: int = 500, path_prefix: str = "", retry_after: int | None = None) -> None:
+        """Every request (to paths starting with path_prefix) answers ``status`` for the next ``seconds``.
+
+        ``retry_after``: the answers carry ``Retry-After: <seconds>``, as a rate limit would.
+        """
         with self._lock:
             self._fail_until, self._fail_until_status = time.monotonic() + seconds, status
+            self._fail_until_prefix, self._fail_until_retry_after = path_prefix, retry_after
 
     # -- what tests read -----------------------------------------------------------------
     def delivered(self) -> list[Call]:
@@ -602,8 +626,9 @@ class MockLine:
         if request.path == "/__stats" and request.method == "GET":  # for a benchmark in another process
             return web.json_response(self.stats_report(keys=request.query.get("keys") == "1"))
         raw = await request.read()
-        if self.delay > 0:
-            await asyncio.sleep(self.delay)
+        delay = self.delay_for(request.path)
+        if delay > 0:
+            await asyncio.sleep(delay)
         request_id = uuid.uuid4().hex
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
@@ -643,9 +668,9 @@ class MockLine:
             return 404, _error("Not found"), {}, []
         if not self._authorised(headers):
             return 401, _error(AUTH_FAILED), {}, []
-        fault = self._fault(path)
+        fault, extra = self._fault(path)
         if fault:
-            return fault, _error("Too Many Requests" if fault == 429 else HTTPStatus(fault).phrase), {}, []
+            return fault, _error("Too Many Requests" if fault == 429 else HTTPStatus(fault).phrase), extra, []
         if rich:
             with self._lock:
                 return self._rich_menu(rich[0], rich[1], headers, body, raw)
@@ -671,14 +696,17 @@ class MockLine:
         with self._lock:
             return self._send(path, body, retry_key, request_id)
 
-    def _fault(self, path: str) -> int:
+    def _fault(self, path: str) -> tuple[int, dict]:
+        """(status, extra headers) of an injected fault for this request; (0, {}) when there is none."""
         with self._lock:
             if self._fail_count > 0 and path.startswith(self._fail_prefix):
                 self._fail_count -= 1
-                return self._fail_status
-            if time.monotonic() < self._fail_until:
-                return self._fail_until_status
-        return 0
+                status, retry_after = self._fail_status, self._fail_retry_after
+            elif time.monotonic() < self._fail_until and path.startswith(self._fail_until_prefix):
+                status, retry_after = self._fail_until_status, self._fail_until_retry_after
+            else:
+                return 0, {}
+        return status, ({} if retry_after is None else {"Retry-After": str(retry_after)})
 
     def _authorised(self, headers: dict) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")

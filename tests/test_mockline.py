@@ -308,6 +308,56 @@ def test_fail_for_a_while(line):
     assert push(line, text())[0] == 200
 
 
+def test_429_with_retry_after_for_a_while_on_one_path(line):
+    line.fail_for(0.3, status=429, path_prefix="/v2/bot/message/push", retry_after=2)
+    status, body, headers = push(line, text())
+    assert (status, body, headers.get("Retry-After")) == (429, {"message": "Too Many Requests"}, "2")
+    assert reply(line, text())[0] == 200  # another path is not limited
+    line.wait_for(lambda: push(line, text())[0] == 200, timeout=2)
+    line.fail_next(1, status=429, retry_after=1)
+    assert push(line, text())[2].get("Retry-After") == "1"
+
+
+def test_the_monthly_limit_is_a_429_without_retry_after_and_replies_still_work(line):
+    line.quota = 0
+    status, body, headers = push(line, text())
+    assert (status, body["message"], headers.get("Retry-After")) == (429, "You have reached your monthly limit.", None)
+    assert reply(line, text())[0] == 200
+
+
+def test_a_delay_can_apply_to_one_path_only(line):
+    line.set_delay(0.5, path="/v2/bot/message/reply")
+    started = time.monotonic()
+    assert push(line, text())[0] == 200
+    assert time.monotonic() - started < 0.4
+    assert reply(line, text())[0] == 200
+    assert time.monotonic() - started >= 0.5
+    assert line.delay_for("/v2/bot/message/reply") == 0.5 and line.delay_for("/v2/bot/message/push") == 0
+
+
+def test_a_delayed_send_is_accepted_when_its_delay_ends_even_if_the_client_gave_up(line):
+    line.set_delay(0.6, path="/v2/bot/message/reply")
+    token = line.issue_reply_token(USER)
+    request = urllib.request.Request(line.url + "/v2/bot/message/reply", method="POST", data=json.dumps(
+        {"replyToken": token, "messages": [text("slow")]}).encode(), headers={
+        "Authorization": "Bearer test-access-token", "Content-Type": "application/json"})
+    with pytest.raises(OSError):  # the client's timeout: it cannot know whether LINE took it
+        urllib.request.urlopen(request, timeout=0.2)
+    assert line.texts_to(USER) == []
+    assert line.wait_for(lambda: line.texts_to(USER) == ["slow"], timeout=3)
+
+
+def test_reset_forgets_path_delays_and_faults(line):
+    line.set_delay(1, path="/v2/bot/message/reply")
+    line.fail_for(10, status=429, retry_after=5)
+    line.fail_next(3, status=500, retry_after=5)
+    line.quota = 0
+    line.reset()
+    assert line.delay_for("/v2/bot/message/reply") == 0 and line.path_delays == {}
+    status, _body, headers = push(line, text())
+    assert (status, headers.get("Retry-After")) == (200, None)
+
+
 def test_wait_for_sees_a_late_delivery_and_gives_up_on_time(line):
     threading.Timer(0.2, lambda: push(line, text("late"))).start()
     assert line.wait_for(lambda: line.texts_to(USER) == ["late"], timeout=5)
