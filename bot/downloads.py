@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from dialogs.dates import roc_short
 from dialogs.letter import edition_of
 from dialogs.letter_doc import build_docx, qr_png, line_invite_link, read_invite_token, read_letter_token
+from storage.letters import SUBMITTED, Case, Consent, Letter
 
 bp = Blueprint("downloads", __name__)
 
@@ -40,8 +41,6 @@ def _tampered() -> Response:
 
 @bp.get("/d/letter/<token>")
 def letter_document(token: str):
-    from storage.letters import SUBMITTED, Case, Consent, Letter
-
     services = current_app.extensions["gonghao"]
     try:
         payload = read_letter_token(services.config, token)
@@ -70,8 +69,6 @@ def letter_document(token: str):
 
 @bp.get("/d/invite/<token>.png")
 def invite_qr(token: str):
-    from storage.letters import Case
-
     services = current_app.extensions["gonghao"]
     try:
         payload = read_invite_token(services.config, token)

@@ -34,8 +34,9 @@ from bot import metrics
 from bot.gateway import DeliveryFailed, retry_key_for
 from bot.render import render
 from dialogs import reminders as plan
-from dialogs.dates import TAIPEI, now as clock_now
-from dialogs.i18n import use_locale
+from dialogs.dates import TAIPEI, format_date, now as clock_now
+from dialogs.edition import all_editions
+from dialogs.i18n import _, use_locale
 from storage import reminders as store
 
 log = logging.getLogger("gonghao.reminders")
@@ -157,9 +158,7 @@ class ReminderSender:
 
     # -- the facts -------------------------------------------------------------------------
     def facts(self) -> plan.Facts:
-        from dialogs.edition import all_editions
-
-        directory = self.directory or plan.directory_for(self.services)
+        directory = self.directory or directory_for(self.services)
         return plan.Facts(members=list(directory.members()),
                           cases={str(c.case_id): c for c in directory.cases()},
                           done=store.load_completions(self.db),
@@ -189,7 +188,7 @@ class ReminderSender:
     def _run(self) -> RunReport:
         moment = clock_now()
         report = RunReport(moment=moment, quiet=plan.in_quiet_hours(moment))
-        events = plan.calendar(self.db)
+        events = plan.calendar(store.staff_events(self.db))
         due = plan.due_reminders(events, moment)
         report.due = [r.key for r in due]
         if report.quiet:
@@ -349,6 +348,13 @@ def _process_bucket() -> TokenBucket:
         return _BUCKET
 
 
+def directory_for(services) -> plan.Directory:
+    """Who is in which case: ``services.reminder_directory`` when a test or benchmark sets one, else the
+    cases-and-letters tables."""
+    fixed = getattr(services, "reminder_directory", None)
+    return fixed if fixed is not None else store.LettersDirectory(services.db)
+
+
 def run_once(services, **kwargs) -> RunReport:
     return ReminderSender(services, **kwargs).run_once()
 
@@ -398,12 +404,10 @@ def _plain(messages) -> str:
 
 def preview(services, days: int = 30, sender: Optional[ReminderSender] = None) -> list[PreviewItem]:
     """Who would receive what and when over the next ``days`` days, with today's audiences."""
-    from dialogs.dates import format_date
-
     sender = sender or ReminderSender(services)
     start = clock_now()
     end = start + timedelta(days=days)
-    events = plan.calendar(services.db)
+    events = plan.calendar(store.staff_events(services.db))
     facts = sender.facts()
     exclusions = store.excluded_users(services.db)
     items = []
@@ -425,11 +429,9 @@ def preview(services, days: int = 30, sender: Optional[ReminderSender] = None) -
 
 def send_test_reminder(services, to: str, reminder_key: str, actor: str = "staff") -> str:
     """Sends one reminder to one LINE user (staff's own) now, whatever the hour; returns LINE's request id."""
-    events = plan.calendar(services.db)
+    events = plan.calendar(store.staff_events(services.db))
     reminder = plan.find_reminder(events, reminder_key)
     if reminder is None:
-        from dialogs.i18n import _
-
         raise LookupError(_("No reminder {key!r} on the calendar (see gonghao reminders list).").format(key=reminder_key))
     locale = services.users.locale(to)
     with use_locale(locale):

@@ -348,15 +348,16 @@ def case_edit(case_id: int):
 def case(case_id: int):
     from dialogs.letter_doc import join_text, line_invite_link
     from dialogs.roster import STATUS_NAMES, ROSTER_FLAG_NAMES, TEST_NAMES, roster_status, status_card
+    from handlers.common import repository
     from sqlalchemy import select
 
-    from storage.exports import place
+    from bot.exports import place
     from storage.letters import WITHDRAWN, Letter
 
     case = _case_or_404(case_id)
     services = _services()
     with use_locale("zh_TW"):
-        status = roster_status(services, case_id)
+        status = roster_status(repository(services), case_id)
         card = status_card(status)
     with services.db.session() as s:
         withdrawn = list(s.scalars(select(Letter).where(Letter.case_id == case_id, Letter.status == WITHDRAWN)
@@ -403,9 +404,9 @@ def case_revoke(case_id: int):
 def letter(letter_id: int):
     from sqlalchemy import func, select
 
-    from dialogs.letter import STATUS_NAMES, letter_rows
+    from dialogs.letter_view import STATUS_NAMES, letter_rows
     from dialogs.roster import ROSTER_FLAG_NAMES
-    from storage.exports import letter_flags, local_time
+    from bot.exports import letter_flags, local_time
     from storage.letters import Case, Letter, LetterVersion
 
     db = _services().db
@@ -454,7 +455,7 @@ def exports():
 
 @bp.post("/staff/exports")
 def export_download():
-    from storage.exports import FORMATS, KINDS
+    from bot.exports import FORMATS, KINDS
 
     kind, fmt = request.form.get("kind"), request.form.get("format")
     scope = request.form.get("scope") or "case"
@@ -474,7 +475,7 @@ def _attachment(name: str) -> str:
 
 def send_export(kind: str, fmt: str, case_id, edition, actor: str) -> Response:
     """Streams a CSV (rows written as they are read) or sends an XLSX built in a temporary file."""
-    from storage.exports import audit_export, csv_chunks, filename, make_table, write_xlsx
+    from bot.exports import audit_export, csv_chunks, filename, make_table, write_xlsx
 
     services = _services()
     table = make_table(services.db, kind, case_id, edition, services.config)
@@ -593,7 +594,7 @@ def reminders():
 def audit():
     from sqlalchemy import func, select
 
-    from storage.exports import local_time
+    from bot.exports import local_time
     from storage.models import AuditEntry
 
     page = max(request.args.get("page", 1, type=int), 1)
@@ -615,7 +616,7 @@ def audit():
 def roster_download(token: str):
     from bot.downloads import _page
     from dialogs.roster import read_roster_token
-    from storage.exports import audit_export, filename, roster_table, write_xlsx
+    from bot.exports import audit_export, filename, roster_table, write_xlsx
     from storage.letters import PROPOSER, CaseMember
 
     services = _services()

@@ -21,7 +21,9 @@ from typing import Callable, Iterable, Optional, Protocol, Union
 from dialogs.dates import format_date, parse_roc, today as clock_today
 from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Tier, cite, edition_in,
                              edition_notice, format_money)
+from dialogs.eligibility import case_type_key
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
+from dialogs.repository import unknown_township_group
 from dialogs.i18n import _, N_, current_locale
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.text import command_key, normalise
@@ -37,11 +39,6 @@ class TownshipGroup(Protocol):
     """Looks up the digital-development group (1–4) of a township code; None when unknown."""
 
     def __call__(self, town_code: str) -> Optional[int]: ...
-
-
-def unknown_township_group(town_code: str) -> Optional[int]:
-    """The default lookup while no group table has been imported: every township is unknown."""
-    return None
 
 
 @dataclass(frozen=True)
@@ -273,7 +270,6 @@ def _case_type_choices(ctx: Context) -> list[Choice]:
 
 
 def _case_type(raw: str, ctx: Context) -> str:
-    from dialogs.eligibility import case_type_key
     return case_type_key(raw, _edition(ctx))
 
 
@@ -334,11 +330,9 @@ def _finish(ctx: Context) -> Outcome:
     values = ctx.values
     registered = values.get("startup_registered_on")
     registered_on = date.fromisoformat(registered) if registered not in (None, SKIP, NOT_SURE) else None
-    services = ctx.services
-    lookup = getattr(services, "township_group", None) if services is not None else None
     calc = calculate(values["case_type"], values["count"], edition, theme=values.get("theme"),
                      startup_registered_on=registered_on, towns=(ctx.data or {}).get("towns"),
-                     township_group=lookup)
+                     township_group=ctx.township_group, today=ctx.clock().date())
     ctx.data["calculation"] = {"case_type": calc.case_type.key, "count": calc.count,
                                "theme": calc.theme.key if calc.theme else None,
                                "tier": calc.tier.name if calc.tier else None, "edition": edition.year}

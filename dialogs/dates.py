@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
+from common.dates import ROC_OFFSET, TAIPEI, parse_roc, roc_year
 from dialogs.i18n import _, current_locale
 
-TAIPEI = ZoneInfo("Asia/Taipei")
-ROC_OFFSET = 1911
+__all__ = ["ROC_OFFSET", "TAIPEI", "parse_roc", "roc_year", "now", "today", "roc_short", "roc_long", "western_long",
+           "format_date", "days_left", "describe_days_left"]
 
 _WEEKDAYS_ZH = "一二三四五六日"
 
@@ -32,10 +31,6 @@ def now() -> datetime:
 
 def today() -> date:
     return now().date()
-
-
-def roc_year(d: date) -> int:
-    return d.year - ROC_OFFSET
 
 
 def roc_short(d: date) -> str:
@@ -64,13 +59,6 @@ def western_long(d: date | datetime) -> str:
 def format_date(d: date | datetime) -> str:
     """A date for the current locale: ROC style in zh_TW, western in en."""
     return western_long(d) if current_locale() == "en" else roc_long(d)
-
-
-def parse_roc(text: str) -> date:
-    """Reads '112/3/16', '112-03-16' or '112年3月16日' as a date."""
-    cleaned = text.strip().replace("年", "/").replace("月", "/").replace("日", "").replace("-", "/")
-    year, month, day = (int(p) for p in cleaned.split("/")[:3])
-    return date(year + ROC_OFFSET, month, day)
 
 
 def days_left(target: date, today_: date | None = None) -> int:

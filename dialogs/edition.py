@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 import time as time_module
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Protocol, Union
 
 import yaml
 
@@ -982,19 +982,24 @@ def edition_for(day: Optional[date] = None, case_edition=None,
     return (started[-1] if started else editions[-1]), False
 
 
-def edition_in(ctx) -> tuple[Edition, bool]:
+class EditionAsker(Protocol):
+    """What `edition_in` reads of a dialog's Context."""
+
+    edition: Optional["Edition"]
+    data: dict
+    clock: Callable[[], datetime]
+
+
+def edition_in(ctx: EditionAsker) -> tuple[Edition, bool]:
     """The edition a dialog should answer from, for a dialog `Context`.
 
-    ``ctx.services.edition`` (set by the bot or a test) wins; otherwise the case's
-    edition (``ctx.data["edition"]``) or the one covering today.
+    ``ctx.edition`` (set by the bot or a test) wins; otherwise the case's edition
+    (``ctx.data["edition"]``) or the one covering today.
     """
-    services = getattr(ctx, "services", None)
-    fixed = getattr(services, "edition", None) if services is not None else None
-    if isinstance(services, dict):
-        fixed = services.get("edition")
-    if isinstance(fixed, Edition):
-        return fixed, fixed.covers(clock_today())
-    return edition_for(clock_today(), (getattr(ctx, "data", None) or {}).get("edition"))
+    today = ctx.clock().date()
+    if ctx.edition is not None:
+        return ctx.edition, ctx.edition.covers(today)
+    return edition_for(today, (ctx.data or {}).get("edition"))
 
 
 # -- how the bot writes edition facts ----------------------------------------------------------

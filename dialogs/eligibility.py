@@ -19,12 +19,13 @@ time with buttons and "Not sure" on each. It stops as soon as an answer settles
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol
 
 from dialogs.dates import now
-from dialogs.edition import Edition, cite, contact_lines, edition_in, edition_notice
+from dialogs.edition import Edition, all_editions, cite, contact_lines, edition_for, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
 from dialogs.messages import Choice, Link, Message, Text
@@ -469,7 +470,7 @@ def _finish(ctx: Context) -> Outcome:
         "answers": dict(ctx.values),
         "outcome": result.outcome,
         "edition": edition.year,
-        "at": now().isoformat(timespec="seconds"),
+        "at": ctx.clock().isoformat(timespec="seconds"),
     }
     ctx.data["screening"] = record
     _keep(ctx, record)
@@ -477,14 +478,9 @@ def _finish(ctx: Context) -> Outcome:
 
 
 def _keep(ctx: Context, record: dict) -> None:
-    """Stores the answers so that a letter sent later carries them (needs the bot's database)."""
-    db = getattr(ctx.services, "db", None)
-    if db is None:
-        return
-    from storage.letters import save_screening
-
-    with db.session() as s:
-        save_screening(s, ctx.user_id, record)
+    """Stores the answers so that a letter sent later carries them (when the bot has storage)."""
+    if ctx.repo is not None:
+        ctx.repo.save_screening(ctx.user_id, record)
 
 
 def screening_messages(result: Screening, edition: Edition) -> list[Message]:
@@ -520,7 +516,6 @@ def screening_dialog(editions=None) -> Dialog:
     """The 資格檢查 dialog. ``editions`` (default: all in storage/editions) fixes which
     conflicting-program questions exist; each is asked only when the owner's edition has it."""
     if editions is None:
-        from dialogs.edition import all_editions
         editions = all_editions()
     order: list[str] = []
 
@@ -564,6 +559,65 @@ def screening_dialog(editions=None) -> Dialog:
 def screening_intent() -> Intent:
     """The entry point: "資格檢查" (or the menu's "eligibility") starts the screening dialog."""
     return Intent(INTENT, PHRASES, lambda ctx, text: Outcome(start=NAME))
+
+
+# -- a letter's flags, as the roster and the exports show them --------------------------------------------
+class FlaggedLetter(Protocol):
+    """A letter row with its flag columns and the screening answers it carries."""
+
+    flag_over_nine: bool
+    flag_conflict: bool
+    flag_duplicate: bool
+    flag_previous_program: bool
+    screening: Optional[str]
+
+
+_SCREENINGS: dict = {}
+
+
+def screening_not_eligible(raw: Optional[str], edition: Optional[int]) -> bool:
+    """True when the letter's stored screening answers (JSON) settle "not eligible".
+
+    The JSON may hold the outcome itself ({"outcome": "not_eligible"}) or the answers of the
+    screening dialog, which are screened against the case's edition (dialogs.eligibility).
+    """
+    if not raw:
+        return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if "outcome" in data:
+        return data.get("outcome") == NOT_ELIGIBLE
+    answers = data.get("answers", data)
+    key = (raw, edition)
+    if key not in _SCREENINGS:
+        if len(_SCREENINGS) > 10_000:
+            _SCREENINGS.clear()
+        try:
+            _SCREENINGS[key] = screen(answers, edition_for(case_edition=edition)[0]).outcome == NOT_ELIGIBLE
+        except Exception:
+            _SCREENINGS[key] = False
+    return _SCREENINGS[key]
+
+
+def letter_flags(row: FlaggedLetter, edition: Optional[int] = None) -> list[str]:
+    """The names of a letter's flags, in a fixed order (a row with the flag columns and screening)."""
+    found = []
+    if row.flag_over_nine:
+        found.append("over_nine")
+    if row.flag_conflict:
+        found.append("conflict")
+    if row.flag_duplicate:
+        found.append("duplicate")
+    if row.flag_previous_program:
+        found.append("previous_program")
+    if screening_not_eligible(row.screening, edition):
+        found.append("not_eligible")
+    return found
+
 
 
 # What dialogs.main picks up. Building the dialog loads and checks every edition file,

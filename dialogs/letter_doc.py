@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Optional, Protocol
 from urllib.parse import quote
 
 from itsdangerous import URLSafeTimedSerializer
 
-from dialogs import townships
+from common import townships
 from dialogs.dates import TAIPEI, roc_year
 from dialogs.validators import display_phone
 
@@ -58,37 +58,45 @@ STATEMENT = (
 
 
 # -- links ------------------------------------------------------------------------------------
-def _secret(config) -> str:
+class LinkSecrets(Protocol):
+    """What signs the links and where they point: bot.config.Config, or the dialogs' Context.links."""
+
+    secret_key: str
+    channel_secret: str
+    public_url: str
+
+
+def _secret(config: LinkSecrets) -> str:
     """The signing key: GONGHAO_SECRET_KEY (required in production), else a development fallback."""
     return config.secret_key or config.channel_secret or "gonghao-development-only"
 
 
-def public_base(config) -> str:
+def public_base(config: LinkSecrets) -> str:
     return (config.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
-def letter_token(config, letter_id: int, version: int) -> str:
+def letter_token(config: LinkSecrets, letter_id: int, version: int) -> str:
     return URLSafeTimedSerializer(_secret(config), salt=_LETTER_SALT).dumps({"l": letter_id, "v": version})
 
 
-def read_letter_token(config, token: str, max_age: int = LINK_MAX_AGE) -> dict:
+def read_letter_token(config: LinkSecrets, token: str, max_age: int = LINK_MAX_AGE) -> dict:
     """The letter a token names; raises itsdangerous' SignatureExpired or BadSignature."""
     return URLSafeTimedSerializer(_secret(config), salt=_LETTER_SALT).loads(token, max_age=max_age)
 
 
-def letter_url(config, letter_id: int, version: int) -> str:
+def letter_url(config: LinkSecrets, letter_id: int, version: int) -> str:
     return f"{public_base(config)}/d/letter/{letter_token(config, letter_id, version)}"
 
 
-def invite_token(config, case_id: int, code: str) -> str:
+def invite_token(config: LinkSecrets, case_id: int, code: str) -> str:
     return URLSafeTimedSerializer(_secret(config), salt=_INVITE_SALT).dumps({"c": case_id, "k": code})
 
 
-def read_invite_token(config, token: str, max_age: int = INVITE_MAX_AGE) -> dict:
+def read_invite_token(config: LinkSecrets, token: str, max_age: int = INVITE_MAX_AGE) -> dict:
     return URLSafeTimedSerializer(_secret(config), salt=_INVITE_SALT).loads(token, max_age=max_age)
 
 
-def invite_qr_url(config, case_id: int, code: str) -> str:
+def invite_qr_url(config: LinkSecrets, case_id: int, code: str) -> str:
     return f"{public_base(config)}/d/invite/{invite_token(config, case_id, code)}.png"
 
 

@@ -15,7 +15,8 @@ from typing import Any, Optional
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _email_validator
 
-from dialogs import townships
+from common import townships
+from common.business_number import checksum_ok as business_number_checksum_ok
 from dialogs.engine import Refused
 from dialogs.i18n import _
 from dialogs.text import normalise
@@ -35,27 +36,6 @@ def _nfkc(value: Any) -> str:
 
 
 # -- 統一編號 ------------------------------------------------------------------
-_BN_WEIGHTS = (1, 2, 1, 2, 1, 2, 4, 1)
-
-
-def business_number_checksum_ok(number: str) -> bool:
-    """The Ministry of Finance rule (since 2023-04-01; it still accepts every older number).
-
-    Multiply the digits by 1,2,1,2,1,2,4,1, add the digits of each product; the
-    number is valid when the sum is divisible by 5, or, when the 7th digit is 7,
-    when the sum plus 1 is divisible by 5.
-    """
-    if len(number) != 8 or not number.isdigit():
-        return False
-    total = 0
-    for digit, weight in zip(number, _BN_WEIGHTS):
-        product = int(digit) * weight
-        total += product // 10 + product % 10
-    if total % 5 == 0:
-        return True
-    return number[6] == "7" and (total + 1) % 5 == 0
-
-
 def validate_business_number(value: str, ctx=None) -> str:
     """統一編號: 8 digits with the MOF checksum; returns the 8 digits."""
     text = _SPACES_HYPHENS.sub("", normalise(value))

@@ -30,7 +30,12 @@ from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from dialogs.i18n import _, N_
+from common import townships
+from common.business_number import checksum_ok as business_number_checksum_ok
+from common.i18n import _, N_
+from storage import letters
+from storage.letters import PreviousProgram
+from storage.reminders import ASSESSMENT_KINDS, KIND_WORDS, CompletionReport, import_assessment_results, read_day
 from storage.staff import ImportBatch, TownshipGroup, TownshipGroups
 
 PREVIOUS, ASSESSMENTS, TOWNSHIPS = "previous-program", "assessments", "township-groups"
@@ -168,8 +173,6 @@ def _digits(value, width: int) -> str:
 
 # -- checking rows -----------------------------------------------------------------------------------
 def _business_number(value) -> tuple[Optional[str], Optional[str]]:
-    from dialogs.validators import business_number_checksum_ok
-
     number = _digits(value, 8)
     if not number:
         return None, _("統一編號 is empty")
@@ -193,18 +196,16 @@ def _check_previous(cells, cols) -> tuple[Optional[dict], Optional[str]]:
 
 
 def _check_assessment(cells, cols) -> tuple[Optional[dict], Optional[str]]:
-    from storage.reminders import ASSESSMENT_KINDS, _KIND_WORDS, _read_day
-
     number, problem = _business_number(_cell(cells, cols["business_number"]))
     if problem:
         return None, problem
     raw_kind = _cell(cells, cols["kind"])
-    kind = _KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
+    kind = KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
     if kind not in ASSESSMENT_KINDS:
         return None, _("the test must be 前測 or 後測 (pre or post), not {value}").format(value=raw_kind or "—")
     raw_day = _cell(cells, cols["day"])
     try:
-        day = _read_day(raw_day)
+        day = read_day(raw_day)
     except (ValueError, IndexError):
         day = None
     if day is None:
@@ -213,8 +214,6 @@ def _check_assessment(cells, cols) -> tuple[Optional[dict], Optional[str]]:
 
 
 def _check_township(cells, cols) -> tuple[Optional[dict], Optional[str]]:
-    from dialogs import townships
-
     code = _digits(_cell(cells, cols["town_code"]), 8)
     if not (len(code) == 8 and code.isdigit()):
         return None, _("the town code must have 8 digits: {value}").format(value=code or "—")
@@ -271,14 +270,10 @@ def _changes(db, kind: str, rows: list[dict]) -> dict:
     """How many rows are new, changed or already there (for the preview and the result)."""
     with db.session() as s:
         if kind == PREVIOUS:
-            from storage.letters import PreviousProgram
-
             have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
             new = sum(1 for r in rows if (r["business_number"], r["program_name"]) not in have)
             return {"new": new, "unchanged": len(rows) - new}
         if kind == ASSESSMENTS:
-            from storage.reminders import CompletionReport
-
             confirmed = set(s.execute(select(CompletionReport.kind, CompletionReport.subject)
                                       .where(CompletionReport.confirmed_at.is_not(None))).all())
             new = sum(1 for r in rows if (r["kind"], f"tax:{r['business_number']}") not in confirmed)
@@ -364,15 +359,13 @@ def discard(db, batch_id: int, actor: str = "staff") -> None:
 
 
 def _apply(s, kind: str, rows: list[dict]) -> dict:
-    from storage.letters import PreviousProgram, refresh_flags
-
     if kind == PREVIOUS:
         have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
         new = [r for r in rows if (r["business_number"], r["program_name"]) not in have]
         for r in new:
             s.add(PreviousProgram(business_number=r["business_number"], program_name=r["program_name"]))
         s.flush()
-        refresh_flags(s, {r["business_number"] for r in new})
+        letters.refresh_flags(s, {r["business_number"] for r in new})
         return {"new": len(new), "unchanged": len(rows) - len(new)}
     have = {t.town_code: t for t in s.scalars(select(TownshipGroup))}
     new = changed = 0
@@ -390,8 +383,6 @@ def _apply(s, kind: str, rows: list[dict]) -> dict:
 
 def _apply_assessments(db, batch_id: int, rows: list[dict], actor: str) -> dict:
     """storage.reminders writes all the rows in one transaction; a failure puts the batch back."""
-    from storage.reminders import import_assessment_results
-
     try:
         done = import_assessment_results(db, [(r["business_number"], r["kind"], r["day"]) for r in rows],
                                          source=f"import:{batch_id}", actor=actor)

@@ -206,12 +206,6 @@ def test_sixty_popularization_enterprises_in_chinese():
 
 # -- transcripts ------------------------------------------------------------------------------------------------
 
-class Services:
-    def __init__(self, edition, township_group=None):
-        self.edition = edition
-        self.township_group = township_group
-
-
 def chat(proposer_says: list[str], edition=E112, locale="en", data=None, township_group=None):
     conv = Conversation(
         dialogs={"calculator": calculator_dialog()},
@@ -222,7 +216,8 @@ def chat(proposer_says: list[str], edition=E112, locale="en", data=None, townshi
         contact=lambda c: [],
         menu_choices=lambda c: [],
     )
-    ctx = Context("U-proposer", locale=locale, services=Services(edition, township_group))
+    ctx = Context("U-proposer", locale=locale, edition=edition,
+                  township_group=township_group or unknown_township_group)
     with use_locale(locale):
         state, said = conv.start("calculator", ctx, data)
         turns = [said]

@@ -183,11 +183,6 @@ def test_employee_count_refused(typed):
 
 # -- transcripts ----------------------------------------------------------------------------------------
 
-class Services:
-    def __init__(self, edition):
-        self.edition = edition
-
-
 def conversation() -> Conversation:
     return Conversation(
         dialogs={"screening": screening_dialog([E112, E113])},
@@ -203,7 +198,7 @@ def conversation() -> Conversation:
 def chat(owner_says: list[str], edition=E112, locale="en"):
     """Runs a screening; returns the transcript (lists of bot messages per turn) and the context."""
     conv = conversation()
-    ctx = Context("U-owner", locale=locale, services=Services(edition))
+    ctx = Context("U-owner", locale=locale, edition=edition)
     with use_locale(locale):
         state, said = conv.start("screening", ctx)
         turns = [said]

@@ -15,7 +15,7 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None}
 
 def used_msgids() -> dict[str, str]:
     found = {}
-    for package in ("bot", "handlers", "dialogs", "storage"):
+    for package in ("bot", "handlers", "dialogs", "storage", "common"):
         for filename, _lineno, message, _comments, _context in extract_from_dir(
                 ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
             if isinstance(message, str) and message:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_file
 
-from dialogs import townships
+from common import townships
 from dialogs.engine import Context, Refused
 from dialogs.i18n import catalog, use_locale
 from dialogs.validators import (
@@ -353,7 +353,7 @@ def test_every_town_is_found_by_its_names():
 def test_every_msgid_is_translated():
     translated = catalog("zh_TW")
     missing = []
-    for source in ("dialogs/validators.py", "dialogs/townships.py"):
+    for source in ("dialogs/validators.py", "common/townships.py"):
         for _lineno, msgid, _comments, _context in extract_from_file(
                 "python", ROOT / source, keywords={"_": None, "N_": None}):
             if msgid not in translated:
