@@ -127,3 +127,18 @@ def test_there_is_no_import_cycle():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_storage_implements_every_method_the_dialogs_ask():
+    import inspect
+
+    from dialogs.repository import Repository
+    from storage.repository import StorageRepository
+
+    asked = {name: member for name, member in inspect.getmembers(Repository, inspect.isfunction)
+             if not name.startswith("_")}
+    assert asked
+    for name, declared in asked.items():
+        implemented = getattr(StorageRepository, name, None)
+        assert callable(implemented), f"StorageRepository has no {name}"
+        assert list(inspect.signature(implemented).parameters) == list(inspect.signature(declared).parameters), name
