@@ -24,12 +24,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
-from dialogs.dates import now
 from dialogs.edition import Edition, all_editions, cite, contact_lines, edition_for, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
 from dialogs.messages import Choice, Link, Message, Text
-from dialogs.text import command_key, normalise
+from dialogs.text import chinese_number, command_key, normalise
 
 NAME = "screening"  # the dialog
 INTENT = "eligibility"  # the menu entry that starts it (dialogs.main.MENU)
@@ -58,7 +57,6 @@ YES_NO = (Choice(N_("Yes"), YES), Choice(N_("No"), NO))
 
 _YES_WORDS = {"yes", "y", "是", "是的", "有", "有的", "對", "對的", "沒錯", "已經是", "會", "要"}
 _NO_WORDS = {"no", "n", "否", "不是", "沒有", "沒", "無", "不", "不會", "未", "從來沒有", "都沒有"}
-_NUMERALS = {"零": 0, "一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
 # -- the result ----------------------------------------------------------------------------
@@ -349,23 +347,6 @@ def registration(raw: str, ctx: Context) -> str:
     raise Refused(_("Please tap the registration your business has, or Not sure."))
 
 
-def _chinese_number(text: str) -> Optional[int]:
-    if not text or any(ch not in _NUMERALS and ch != "十" for ch in text):
-        return None
-    if "十" in text:
-        tens, _sep, ones = text.partition("十")
-        if "十" in ones:
-            return None
-        tens_value = _NUMERALS.get(tens, None) if tens else 1
-        ones_value = _NUMERALS.get(ones, None) if ones else 0
-        if tens_value is None or ones_value is None:
-            return None
-        return tens_value * 10 + ones_value
-    if len(text) == 1:
-        return _NUMERALS[text]
-    return None
-
-
 def employee_count(raw: str, ctx: Context):
     """A number of regular employees ("5", "5人", "五人"), or a tapped range."""
     key = command_key(raw)
@@ -374,7 +355,7 @@ def employee_count(raw: str, ctx: Context):
     text = re.sub(r"(人|名|位|個人|個)$", "", normalise(raw).replace(" ", ""))
     if re.fullmatch(r"\d{1,6}", text):
         return int(text)
-    number = _chinese_number(text)
+    number = chinese_number(text)
     if number is not None:
         return number
     raise Refused(_("Please type the number of regular employees, for example 5, or tap a button."))

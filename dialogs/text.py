@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Optional
+
+import cn2an
 
 _SPACES = re.compile(r"\s+")
 
@@ -49,3 +52,21 @@ def scrub(text: str) -> str:
 def has_unsafe(text: str) -> bool:
     """True when ``scrub`` would remove something (to tell a person who typed it)."""
     return bool(_UNSAFE.search(text or ""))
+
+
+_NUMERAL_CHARACTERS = frozenset("零〇一二兩三四五六七八九十百千萬")
+
+
+def chinese_number(text: str) -> Optional[int]:
+    """A whole number written in Chinese numerals (三, 十二, 五十, 兩百零五, 一百五 = 150), or None.
+
+    cn2an reads it ("normal" mode: 兩 and the colloquial 一百五 too); anything else — digits, words,
+    a unit alone (百) — is None.
+    """
+    if not text or not set(text) <= _NUMERAL_CHARACTERS:
+        return None
+    try:
+        number = cn2an.cn2an(text, "normal")
+    except ValueError:
+        return None
+    return int(number) if number == int(number) else None

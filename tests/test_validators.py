@@ -359,3 +359,21 @@ def test_every_msgid_is_translated():
             if msgid not in translated:
                 missing.append(msgid)
     assert missing == []
+
+
+@pytest.mark.parametrize("typed, number", [
+    ("三", 3), ("十", 10), ("十二", 12), ("五十", 50), ("五十五", 55), ("兩百", 200), ("兩百零五", 205),
+    ("一百五", 150), ("三千五", 3500), ("零", 0), ("百", None), ("十十", None), ("5", None), ("三人", None), ("", None),
+])
+def test_one_chinese_numeral_parser(typed, number):
+    from dialogs.text import chinese_number
+
+    assert chinese_number(typed) == number
+
+
+@pytest.mark.parametrize("typed, number", [("五十人", 50), ("兩百", 200)])
+def test_the_letter_and_the_screening_read_chinese_numerals_alike(typed, number):
+    from dialogs.eligibility import employee_count
+
+    assert validate_employees(typed) == number
+    assert employee_count(typed, Context("U-test")) == number
