@@ -24,7 +24,7 @@ from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Ti
 from dialogs.eligibility import case_type_key
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.repository import unknown_township_group
-from dialogs.i18n import _, N_, current_locale
+from dialogs.i18n import _, N_, current_locale, ngettext
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.text import command_key, normalise
 
@@ -180,7 +180,8 @@ def result_rows(calc: Calculation, edition: Edition) -> list[tuple[str, str]]:
         rows.append((_("Tier"), _("none: {short} short of the minimum of {minimum}").format(
             short=calc.short_by, minimum=kind.minimum) + cite(first.citation)))
     if calc.next_tier and calc.to_next_tier is not None:
-        rows.append((_("Next tier"), _("{more} more reach tier {tier}, cap {amount}").format(
+        rows.append((_("Next tier"), ngettext("{more} more reaches tier {tier}, cap {amount}", "{more} more reach tier {tier}, cap {amount}",
+                                               calc.to_next_tier).format(
             more=calc.to_next_tier, tier=calc.next_tier.name, amount=format_money(calc.next_tier.cap))
             + cite(calc.next_tier.citation)))
     due = ""
@@ -226,7 +227,7 @@ def township_text(result: TownshipResult) -> str:
 def days_text(days: int) -> str:
     if days == 0:
         return _("today or under way")
-    return _("{days} days left").format(days=days)
+    return ngettext("{days} day left", "{days} days left", days).format(days=days)
 
 
 def checklist_text(calc: Calculation, edition: Edition) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime
 from common.dates import ROC_OFFSET, TAIPEI, parse_roc, roc_year
-from dialogs.i18n import _, current_locale
+from dialogs.i18n import _, current_locale, ngettext
 
 __all__ = ["ROC_OFFSET", "TAIPEI", "parse_roc", "roc_year", "now", "today", "roc_short", "roc_long", "western_long",
            "format_date", "days_left", "describe_days_left"]
@@ -69,7 +69,7 @@ def describe_days_left(target: date) -> str:
     """'還有 5 天' / 'in 5 days' / 'today' / 'passed'."""
     n = days_left(target)
     if n > 0:
-        return _("{n} days left").format(n=n)
+        return ngettext("{n} day left", "{n} days left", n).format(n=n)
     if n == 0:
         return _("today")
     return _("already passed")

@@ -6,7 +6,7 @@ dialogs' own spelling of it, so a dialog never reaches past its layer for a sent
 from __future__ import annotations
 
 from common.i18n import (DEFAULT_LOCALE, LOCALES_DIR, SUPPORTED, N_, _, catalog, current_locale, gettext,
-                         normalise_locale, use_locale)
+                         ngettext, normalise_locale, use_locale)
 
 __all__ = ["DEFAULT_LOCALE", "LOCALES_DIR", "SUPPORTED", "N_", "_", "catalog", "current_locale", "gettext",
-           "normalise_locale", "use_locale"]
+           "ngettext", "normalise_locale", "use_locale"]

@@ -9,7 +9,7 @@ from typing import Optional
 
 from common import letters as vocabulary
 from dialogs.edition import cite
-from dialogs.i18n import _, N_, current_locale
+from dialogs.i18n import _, N_, current_locale, ngettext
 from dialogs.letter_doc import national_phone
 from dialogs.messages import Card, Choice
 from dialogs.repository import CaseRecord, LetterRecord
@@ -26,7 +26,8 @@ def list_join(items) -> str:
 
 
 def show_employees(value, ctx=None) -> str:
-    text = _("{count} people").format(count=value)
+    text = (ngettext("{count} person", "{count} people", value) if isinstance(value, int)
+            else _("{count} people")).format(count=value)
     if isinstance(value, int) and value > EMPLOYEES_LIMIT:
         text += " ⚠ " + _("more than 9: to be reviewed{cite}").format(cite=cite("§叁 輔導對象"))
     return text

@@ -17,7 +17,7 @@ from common import letters as vocabulary
 from dialogs.data_rights import CONSENT, NOTICE_VERSION
 from dialogs.dates import TAIPEI
 from dialogs.engine import Context, Intent, Outcome
-from dialogs.i18n import _
+from dialogs.i18n import _, ngettext
 from dialogs.letter import NAME as LETTER, download_link
 from dialogs.letter_doc import invite_qr_url, join_text, line_invite_link
 from dialogs.letter_view import letter_card
@@ -30,8 +30,11 @@ CODE_PATTERN = (r"(?:(?:加入|join)\s*)?[PJ](?:\s*-\s*[0-9A-Z][0-9A-Z\s-]{2,24}
 
 
 def _wrong_code(left: int) -> Text:
-    return Text(_("This code does not work. Please check it with whoever gave it to you; codes look like "
-                  "J-7KQ4M-XR2PT. You can try {left} more times this hour.").format(left=max(left, 0)))
+    left = max(left, 0)
+    return Text(ngettext("This code does not work. Please check it with whoever gave it to you; codes look like "
+                         "J-7KQ4M-XR2PT. You can try {left} more time this hour.",
+                         "This code does not work. Please check it with whoever gave it to you; codes look like "
+                         "J-7KQ4M-XR2PT. You can try {left} more times this hour.", left).format(left=left))
 
 
 def _too_many(retry_at) -> Text:

@@ -32,7 +32,7 @@ from dialogs.calculator import Calculation, TownshipResult, calculate, township_
 from dialogs.edition import Edition, cite, edition_for, format_money
 from dialogs.eligibility import letter_flags
 from dialogs.engine import Context, Intent, Outcome
-from dialogs.i18n import _, N_
+from dialogs.i18n import _, N_, ngettext
 from dialogs.letter_doc import LinkSecrets, _secret, public_base
 from dialogs.letter_view import FLAG_NAMES, list_join
 from dialogs.messages import Card, Carousel, Choice, Link, Message, Text
@@ -181,7 +181,8 @@ def _tier_rows(status: RosterStatus) -> list[tuple[str, str]]:
                                                               tier=first.name, amount=format_money(first.cap))
                      + cite(first.citation)))
     if calc.tier and calc.next_tier and calc.to_next_tier is not None:
-        rows.append((_("Next tier"), _("{more} more reach tier {tier}, cap {amount}").format(
+        rows.append((_("Next tier"), ngettext("{more} more reaches tier {tier}, cap {amount}", "{more} more reach tier {tier}, cap {amount}",
+                                               calc.to_next_tier).format(
             more=calc.to_next_tier, tier=calc.next_tier.name, amount=format_money(calc.next_tier.cap))
             + cite(calc.next_tier.citation)))
     return rows
@@ -248,7 +249,7 @@ def enterprise_card(number: int, e: Enterprise) -> Card:
     if e.business_number:
         rows.append((_("Business number"), e.business_number))
     if e.employees is not None:
-        employees = _("{count} people").format(count=e.employees)
+        employees = ngettext("{count} person", "{count} people", e.employees).format(count=e.employees)
         rows.append((_("Employees"), ("⚠ " if e.employees > EMPLOYEES_LIMIT else "") + employees))
     where = place(e.county_code, e.town_code)
     if where:
