@@ -8,7 +8,7 @@ import os
 
 from flask import Flask
 
-from bot.config import Config
+from bot.config import Config, use_clock
 
 # Blueprints of features that may not exist yet in a checkout: downloads, staff console and its status page,
 # the operations endpoints (/metrics, /readyz).
@@ -25,7 +25,8 @@ def create_app(config: Config | None = None, start_worker: bool | None = None) -
     from bot.webhook import MAX_BODY, bp as webhook_bp
 
     config = config or Config.from_env()
-    logging.basicConfig(level=os.environ.get("GONGHAO_LOG_LEVEL", "INFO"),
+    use_clock(config)
+    logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

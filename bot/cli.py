@@ -33,15 +33,15 @@ def worker():
     # PROMETHEUS_MULTIPROC_DIR belongs to gunicorn's web processes: a worker inheriting it would write its
     # figures into the web's sums. Dropped before anything imports prometheus-client.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    from bot.config import Config, normalise_database_url
+    from bot.config import Config, normalise_database_url, use_clock
     from bot.services import Services
     from bot.worker import run_worker
 
     config = Config.from_env()
+    use_clock(config)
     if normalise_database_url(config.database_url).startswith("sqlite"):
         raise click.ClickException("DATABASE_URL is SQLite: the embedded default answers events in the web process.")
-    logging.basicConfig(level=os.environ.get("GONGHAO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = Services(config, role="worker")
     services.check_redis_persistence()
     start_worker_metrics()

@@ -45,8 +45,6 @@ BATCH_SIZE = 500  # LINE: a multicast reaches at most 500 users
 CALLS_PER_SECOND = 200  # LINE: multicast, 200 requests per second
 LARGE_SEND = 1000
 QUOTA_SHARE = 0.2
-STALE_SECONDS = float(os.environ.get("GONGHAO_REMINDER_STALE_SECONDS", "300"))
-INTERVAL_SECONDS = float(os.environ.get("GONGHAO_REMINDER_INTERVAL", "30"))
 RETRY_KEY_HOURS = 23  # LINE keeps a retry key for 24 hours; older claims cannot be re-sent safely
 QUOTA_CACHE_SECONDS = 60
 WARN_AGAIN_SECONDS = 3600
@@ -138,13 +136,13 @@ class RunReport:
 class ReminderSender:
     """Sends due reminders for one worker; any number of senders may run at once."""
 
-    def __init__(self, services, worker_id: Optional[str] = None, stale_seconds: float = STALE_SECONDS,
+    def __init__(self, services, worker_id: Optional[str] = None, stale_seconds: Optional[float] = None,
                  batch_size: int = BATCH_SIZE, parallel: int = 4, limiter=None, directory=None):
         self.services = services
         self.db = services.db
         self.gateway = services.gateway
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.stale_seconds = stale_seconds
+        self.stale_seconds = services.config.reminder_stale_seconds if stale_seconds is None else stale_seconds
         self.batch_size = min(batch_size, BATCH_SIZE)
         self.parallel = max(parallel, 1)
         if limiter is None:
@@ -359,10 +357,11 @@ def run_once(services, **kwargs) -> RunReport:
     return ReminderSender(services, **kwargs).run_once()
 
 
-def run_reminders_forever(services, stop_event: threading.Event, interval: float = INTERVAL_SECONDS,
+def run_reminders_forever(services, stop_event: threading.Event, interval: Optional[float] = None,
                           sender: Optional[ReminderSender] = None) -> None:
     """The reminder loop of the worker process: a run every ``interval`` seconds until ``stop_event``."""
     sender = sender or ReminderSender(services)
+    interval = services.config.reminder_interval if interval is None else interval
     log.info("reminders: sender %s started", sender.id)
     while not stop_event.is_set():
         try:

@@ -15,10 +15,12 @@ from dialogs.i18n import _
 
 
 def _services():
-    from bot.config import Config
+    from bot.config import Config, use_clock
     from bot.services import Services
 
-    services = Services(Config.from_env())
+    config = Config.from_env()
+    use_clock(config)
+    services = Services(config)
     if services.db.url.startswith("sqlite"):
         services.db.upgrade()  # the embedded default: the web process may not have run yet
     return services

@@ -143,10 +143,7 @@ def client_address() -> str:
     """The client's address for the login limit. Behind a reverse proxy set GONGHAO_PROXY_HOPS to the number of
     proxies in front of the app (1 on most platforms): the address is then taken from X-Forwarded-For, counted
     from the right, so a client cannot choose it."""
-    try:
-        hops = int(os.environ.get("GONGHAO_PROXY_HOPS", "0") or 0)
-    except ValueError:
-        hops = 0
+    hops = _services().config.proxy_hops
     if hops > 0:
         forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if len(forwarded) >= hops:

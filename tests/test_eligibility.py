@@ -5,6 +5,8 @@ Rules (PRODUCT §3.1): §貳.一 registration and employees, §叁 輔導對象 
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from pathlib import Path
 
 import pytest
@@ -281,7 +283,7 @@ def test_transcript_in_chinese():
 
 
 def test_transcript_uses_the_edition_of_the_day(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-12-15T10:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-12-15T10:00:00+08:00"))
     conv = conversation()
     ctx = Context("U-owner", locale="en")
     with use_locale("en"):

@@ -316,7 +316,7 @@ def test_codes_wrong_revoked_limited_and_the_proposer_link(chat):
     assert bot.says(OWNER_ID, "J-AAAAA-AAAAA")[0] == wrong.format(8)
 
     # the proposer's code links the proposer contact; one person may hold several cases
-    bot.services.config = __import__("dataclasses").replace(bot.services.config, bot_basic_id="@gonghao")
+    bot.services.config = bot.services.config.model_copy(update={"bot_basic_id": "@gonghao"})
     said = bot.says(OTHER_ID, case.proposer_code.replace("-", " ").lower())
     assert said[0].startswith("您已成為「好客數位共好計畫」（案件 1）的提案單位聯絡人。") and case.owner_code in said[0]
     link = uris(bot, OTHER_ID)[-1]
