@@ -33,6 +33,7 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature, SignatureExpired
 
+from bot.staff_forms import CaseForm, ImportForm
 from dialogs.i18n import _, use_locale
 
 bp = Blueprint("staff", __name__, template_folder="templates")
@@ -40,8 +41,6 @@ csrf = CSRFProtect()
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PUBLIC_ENDPOINTS = {"staff.login", "staff.roster_download"}
-TEXT_MAX = 200
-LONG_MAX = 5000
 AUDIT_PAGE = 100
 
 
@@ -200,10 +199,7 @@ def editions():
 
 
 # -- cases ----------------------------------------------------------------------------------------------
-CASE_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name", "solution_content", "sla", "period",
-               "other_content")
-REQUIRED_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name")
-LONG_FIELDS = ("solution_content", "sla", "other_content")
+CASE_FIELDS = CaseForm.TEXT_FIELDS
 
 
 def _case_or_404(case_id: int):
@@ -254,47 +250,6 @@ def _case_form_context(values: dict, errors: dict, case=None):
     return dict(values=values, errors=errors, case=case, editions=[e.year for e in found], types=types)
 
 
-def _read_case_form() -> tuple[dict, dict]:
-    from dialogs.edition import edition_for
-
-    form = request.form
-    values = {name: (form.get(name) or "").strip() for name in CASE_FIELDS}
-    values.update(edition=(form.get("edition") or "").strip(), case_type=(form.get("case_type") or "").strip(),
-                  theme=(form.get("theme") or "").strip(), planned_count=(form.get("planned_count") or "0").strip())
-    errors = {}
-    for name in REQUIRED_FIELDS:
-        if not values[name]:
-            errors[name] = _("Please fill this in.")
-    for name in CASE_FIELDS:
-        limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
-        if len(values[name]) > limit:
-            errors[name] = _("At most {n} characters.").format(n=limit)
-    edition = None
-    if values["edition"].isdigit():
-        edition, _covers = edition_for(case_edition=int(values["edition"]))
-        if edition.year != int(values["edition"]):
-            edition = None
-    if edition is None:
-        errors["edition"] = _("Please choose an edition.")
-    kind = edition.case_types.get(values["case_type"]) if edition else None
-    if edition and kind is None:
-        errors["case_type"] = _("Please choose a case type.")
-    if values["theme"] and (kind is None or kind.theme(values["theme"]) is None):
-        errors["theme"] = _("This theme does not belong to the case type.")
-    if kind is not None and not kind.themes:
-        values["theme"] = ""
-    if not values["planned_count"].isdigit() or int(values["planned_count"]) > 100000:
-        errors["planned_count"] = _("Please type a whole number from 0 to 100000.")
-    return values, errors
-
-
-def _case_columns(values: dict) -> dict:
-    columns = {name: values[name] for name in CASE_FIELDS}
-    columns.update(edition=int(values["edition"]), case_type=values["case_type"], theme=values["theme"] or None,
-                   planned_count=int(values["planned_count"]))
-    return columns
-
-
 @bp.route("/staff/cases/new", methods=["GET", "POST"])
 @admin_only
 def case_new():
@@ -304,14 +259,15 @@ def case_new():
         years = _edition_years()
         return _render("case_form.html", **_case_form_context(
             {"edition": str(years[0]) if years else "", "planned_count": "0", "case_type": "popularization"}, {}))
-    values, errors = _read_case_form()
-    if errors:
-        return _render("case_form.html", http_status=400, **_case_form_context(values, errors))
+    form = CaseForm()
+    if not form.validate():
+        return _render("case_form.html", http_status=400,
+                       **_case_form_context(form.values(), form.errors_by_field()))
     db = _services().db
     with db.session() as s:
-        case = create_case(s, **_case_columns(values))
+        case = create_case(s, **form.columns())
         case_id = case.id
-    db.audit(_actor(), "case.created", f"case:{case_id}", edition=int(values["edition"]), type=values["case_type"])
+    db.audit(_actor(), "case.created", f"case:{case_id}", edition=int(form.edition.data), type=form.case_type.data)
     return redirect(url_for("staff.case", case_id=case_id))
 
 
@@ -326,14 +282,15 @@ def case_edit(case_id: int):
         values.update(edition=str(case.edition), case_type=case.case_type, theme=case.theme or "",
                       planned_count=str(case.planned_count or 0))
         return _render("case_form.html", **_case_form_context(values, {}, case))
-    values, errors = _read_case_form()
-    if errors:
-        return _render("case_form.html", http_status=400, **_case_form_context(values, errors, case))
+    form = CaseForm()
+    if not form.validate():
+        return _render("case_form.html", http_status=400,
+                       **_case_form_context(form.values(), form.errors_by_field(), case))
     db = _services().db
     with db.session() as s:
         row = s.get(Case, case_id)
         changed = []
-        for name, value in _case_columns(values).items():
+        for name, value in form.columns().items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
                 changed.append(name)
@@ -518,14 +475,12 @@ def imports():
 def import_upload():
     from storage import imports as store
 
-    kind = request.form.get("kind")
-    upload = request.files.get("file")
+    form = ImportForm(store.KINDS)
+    kind, upload = form.kind.data, form.file.data
     db = _services().db
     error = ""
-    if kind not in store.KINDS:
-        error = _("Please choose what the file holds.")
-    elif upload is None or not upload.filename:
-        error = _("Please choose a CSV or XLSX file.")
+    if not form.validate():
+        error = form.first_error()
     else:
         data = upload.read(store.MAX_BYTES + 1)
         try:
