@@ -16,9 +16,11 @@ def main():
 @click.option("--port", default=8000, type=int)
 def serve(host, port):
     """Starts the webhook server (development server; production uses gunicorn, see Procfile)."""
-    from bot import create_app
+    from bot import create_app, start_embedded
 
-    create_app().run(host=host, port=port, threaded=True)
+    app = create_app(start_worker=False)
+    start_embedded(app)  # migrations, and without Redis the in-process worker
+    app.run(host=host, port=port, threaded=True)
 
 
 @main.command()
@@ -97,6 +99,7 @@ def db_upgrade():
 @click.option("--language", default="zh-Hant", help="the LINE profile language (zh-Hant or en)")
 def chat(user, language):
     """Talk to the bot in the terminal as a LINE user, through the real path and a mock LINE platform."""
+    _need_the_mock()
     from bot.console import run_console
 
     sys.exit(run_console(user_id=user, language=language))
@@ -107,9 +110,20 @@ def chat(user, language):
 @click.option("--delay", default=0.0, type=float, help="seconds before every answer")
 def mockline(port, delay):
     """Runs the mock LINE platform (for benchmarks and manual tries)."""
+    _need_the_mock()
     from bot.mockline import main as mock_main
 
     sys.exit(mock_main(["--port", str(port), "--delay", str(delay)]))
+
+
+def _need_the_mock() -> None:
+    """The mock LINE platform's packages are the `chat` extra, not the product's."""
+    import importlib.util
+
+    missing = [name for name in ("aiohttp", "fastjsonschema", "jsonschema") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.ClickException(f"the mock LINE platform needs {', '.join(missing)}: "
+                                   "pip install -e '.[chat]' (scripts/chat does it)")
 
 
 def _register_optional_commands():

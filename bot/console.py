@@ -57,7 +57,7 @@ class ConsoleChat:
     """A LINE user in a terminal, sending through the app to the mock platform."""
 
     def __init__(self, user_id: str, language: str = "zh-Hant", config: Config | None = None, mock=None):
-        from bot import create_app
+        from bot import create_app, start_embedded
         from bot.mockline import MockLine
 
         self.user_id = user_id
@@ -66,7 +66,8 @@ class ConsoleChat:
         base = config or Config.from_env()
         self.config = base.model_copy(update=dict(channel_secret=SECRET, channel_access_token=TOKEN,
                                                   line_api_base_url=self.mock.url, env="development"))
-        self.app = create_app(self.config)
+        self.app = create_app(self.config, start_worker=False)
+        start_embedded(self.app)
         self.services = self.app.extensions["gonghao"]
         self.worker = getattr(self.services, "inprocess_worker", None)
         if self.worker is None:  # PostgreSQL: a worker of the console's own, in a thread

@@ -117,7 +117,7 @@ class Console:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def console(request, tmp_path):
-    from bot import create_app
+    from bot import create_app, init_database
     from bot.config import Config
     from tests.conftest import drop_pg_schema, pg_schema_url, require_production_backends
 
@@ -130,6 +130,7 @@ def console(request, tmp_path):
     config = Config(database_url=url, secret_key="test-secret-key", channel_secret="s", channel_access_token="t",
                     line_api_base_url="http://127.0.0.1:9", bot_basic_id="@gonghao")
     app = create_app(config, start_worker=False)
+    init_database(app)
     app.testing = True
     services = app.extensions["gonghao"]
     yield Console(request.param, app, services, url)

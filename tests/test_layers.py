@@ -142,3 +142,10 @@ def test_storage_implements_every_method_the_dialogs_ask():
         implemented = getattr(StorageRepository, name, None)
         assert callable(implemented), f"StorageRepository has no {name}"
         assert list(inspect.signature(implemented).parameters) == list(inspect.signature(declared).parameters), name
+
+
+def test_only_the_mock_line_platform_needs_the_chat_extra():
+    mock_only = ("aiohttp", "fastjsonschema", "jsonschema")
+    wrong = sorted(f"{module} imports {target}" for module, targets in GRAPH.items() if module != "bot.mockline"
+                   for target in targets if target.split(".")[0] in mock_only)
+    assert not wrong, "\n".join(wrong)

@@ -127,11 +127,12 @@ def test_session_cookies_are_httponly_lax_and_secure_in_production(console, tmp_
     assert response.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in \
         response.headers["Content-Security-Policy"]
 
-    from bot import create_app
+    from bot import create_app, init_database
 
     config = console.services.config.model_copy(update={"env": "production",
                                                         "database_url": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
     app = create_app(config, start_worker=False)
+    init_database(app)
     try:
         cookie = app.test_client().get("/staff/login").headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
