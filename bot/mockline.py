@@ -509,8 +509,13 @@ class MockLine:
 
     # -- what tests set ------------------------------------------------------------------
     def reset(self) -> None:
-        """Forgets every request, token, retry key and fault; profiles and quota too."""
+        """Forgets every request, token, retry key and fault; profiles and quota too.
+
+        A request still being answered (a delayed one) belongs to what came before: it is answered 503
+        and leaves no trace, so one test's slow request never shows up in the next test.
+        """
         with self._lock:
+            self._generation = getattr(self, "_generation", 0) + 1
             self.requests: list[Call] = []
             self.stats: Counter = Counter()  # (route, status) -> count; survives ``keep`` trimming
             self.last_send: float | None = None  # time.time() of the last accepted reply/push/multicast
@@ -601,9 +606,12 @@ class MockLine:
     async def _handle(self, request: web.Request) -> web.Response:
         if request.path == "/__stats" and request.method == "GET":  # for a benchmark in another process
             return web.json_response(self.stats_report(keys=request.query.get("keys") == "1"))
+        generation = self._generation
         raw = await request.read()
         if self.delay > 0:
             await asyncio.sleep(self.delay)
+        if generation != self._generation:  # reset while it waited: forget it
+            return web.json_response({"message": "The mock LINE platform was reset"}, status=503)
         request_id = uuid.uuid4().hex
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
