@@ -69,8 +69,6 @@ def test_a_bad_value_stops_start_up_naming_it():
         Config.from_env({"GONGHAO_LINE_TIMEOUT": "soon"})
 
 
-# Files the lead is rewriting still read two settings themselves; they move to Config when they land.
-LEAD_FILES = {"bot/worker.py"}
 
 
 def test_nothing_but_the_configuration_reads_the_environment():
@@ -81,4 +79,4 @@ def test_nothing_but_the_configuration_reads_the_environment():
     readers = sorted(str(p.relative_to(root)) for package in ("bot", "dialogs", "handlers", "storage", "common")
                      for p in (root / package).rglob("*.py")
                      if re.search(r"os\.environ|os\.getenv|getenv\(", p.read_text(encoding="utf-8")))
-    assert [r for r in readers if r not in LEAD_FILES] == ["bot/config.py"]
+    assert readers == ["bot/config.py"]
