@@ -147,10 +147,15 @@ def _not_answered(question: str, citation: str, name: str) -> Reason:
 def _assess(answers: dict, edition: Edition) -> _Assessment:
     """Applies every rule to the answers given so far."""
     a = _Assessment()
-    rules = edition.eligibility
-    limit = rules.employee_limit
+    for rule in (_registration_rule, _employees_rule, _programs_rule, _agencies_rule, _other_sme_rule,
+                 _existing_customer_rule, _industry_note):
+        rule(a, answers, edition)
+    return a
 
-    # Registration (§貳.一; 註2)
+
+def _registration_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Registration (§貳.一; 註2)."""
+    rules = edition.eligibility
     reg = answers.get("registration")
     if reg is None:
         a.review.append(_not_answered(_("your registration"), rules.registration_citation, "registration"))
@@ -175,7 +180,11 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.blocking.append(Reason(_("{registration} does not qualify in this edition.").format(
             registration=_(REGISTRATION_NAMES.get(reg, str(reg)))), rules.registration_citation, "registration"))
 
-    # Regular employees (§貳.一; §叁 輔導對象)
+
+def _employees_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Regular employees (§貳.一; §叁 輔導對象)."""
+    rules = edition.eligibility
+    limit = rules.employee_limit
     employees = answers.get("employees")
     over = over_limit(employees, limit)
     allowing = {k: t for k, t in edition.case_types.items() if t.over_nine_max > 0}
@@ -212,7 +221,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
             a.how.append(HowToCheck(_("Ask the proposer which kind of case (數位普及 or 數位共融) you would join."),
                                     citation=rules.over_nine_citation))
 
-    # Conflicting programs (§叁 限制條件 1; 註3)
+
+def _programs_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Conflicting programs (§叁 限制條件 1; 註3)."""
+    rules = edition.eligibility
     for program in rules.conflicting_programs:
         name = f"program_{program.key}"
         value = answers.get(name)
@@ -231,7 +243,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
             a.how.append(how or HowToCheck(_("Ask the program office whether your business took part in {program}.").format(
                 program=program.name.text()), citation=program.citation))
 
-    # Agencies of 註4
+
+def _agencies_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Agencies of 註4."""
+    rules = edition.eligibility
     value = answers.get("agency_support")
     if value is None:
         a.review.append(_not_answered(_("guidance or subsidies this year from the agencies of 註4"), rules.agencies_citation, "agency_support"))
@@ -246,7 +261,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Look through this year's coaching or subsidy notices, or ask the agency that ran them."),
                                 citation=rules.agencies_citation))
 
-    # Other SME Administration programs (§叁 限制條件 2)
+
+def _other_sme_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Other SME Administration programs (§叁 限制條件 2)."""
+    rules = edition.eligibility
     rule = rules.other_sme_program
     value = answers.get("other_sme_program")
     if value is None:
@@ -262,7 +280,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Ask the program office; it can check the SME Administration's programs for you."),
                                 citation=rule.citation))
 
-    # Existing customer of the vendor (§叁 限制條件 3; §捌.四.(三).1)
+
+def _existing_customer_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Existing customer of the vendor (§叁 限制條件 3; §捌.四.(三).1)."""
+    rules = edition.eligibility
     rule = rules.existing_customer
     existing, new = answers.get("existing_customer"), answers.get("new_purchase")
     if new == NO:
@@ -283,10 +304,12 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Ask the proposer or the cloud vendor whether the service would be new for your business."),
                                 citation=rule.citation))
 
-    # Industry: a suggested direction, never a condition (§叁)
+
+def _industry_note(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Industry: a suggested direction, never a condition (§叁)."""
+    rules = edition.eligibility
     a.notes.append(Reason(_("Your industry is not a condition, only a suggested direction: {industry}").format(
         industry=rules.industry.text.text()), rules.industry.citation, "industry"))
-    return a
 
 
 def screen(answers: dict, edition: Edition) -> Screening:

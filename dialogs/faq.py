@@ -127,6 +127,22 @@ def _en_stem(word: str) -> str:
     return word
 
 
+def _bigrams(text: str) -> list[str]:
+    """Character bigrams of the Chinese runs (single characters too) and the English stems of ``text``."""
+    bigrams: list[str] = []
+    for run in _CJK.findall(text):
+        if len(run) == 1 and run not in _STOP_CHARS:
+            bigrams.append(run)
+        for a, b in zip(run, run[1:]):
+            if a in _STOP_CHARS and b in _STOP_CHARS:
+                continue
+            bigrams.append(a + b)
+    for word in _WORD.findall(text):
+        if word not in _STOPWORDS and not word.startswith("zzc"):
+            bigrams.append(_en_stem(word))
+    return bigrams
+
+
 class Lexicon:
     """jieba (with program terms), OpenCC, the synonym table and the stopwords, built once."""
 
@@ -176,6 +192,14 @@ class Lexicon:
 
     def tokens(self, text: str) -> tuple[list[str], list[str]]:
         """Words (synonyms folded into ``~concept`` tokens) and character bigrams of ``text``."""
+        text = self._prepared(text)
+        words: list[str] = []
+        for piece in self._jieba.cut(text):
+            words.extend(self._word(piece.strip()))
+        return words, _bigrams(text)
+
+    def _prepared(self, text: str) -> str:
+        """Normalised, contractions and patterns applied, Simplified, the lexicon's phrases as placeholders."""
         text = normalise(text).lower()
         text = _CONTRACTIONS.sub(lambda m: " not" if m.group(0) == "n't" else "", text.replace("’", "'"))
         for pattern, repl in _PATTERNS:
@@ -183,36 +207,20 @@ class Lexicon:
         text = self._cc.convert(text)
         for pattern, placeholder in self._phrases:
             text = pattern.sub(placeholder, text)
-        words: list[str] = []
-        for piece in self._jieba.cut(text):
-            piece = piece.strip()
-            if not piece:
-                continue
-            if _CJK.fullmatch(piece):
-                key = piece
-            elif _WORD.fullmatch(piece):
-                key = _en_stem(piece) if not piece.startswith("zzc") else piece
-            else:
-                continue  # punctuation, symbols
-            if piece in _STOPWORDS or key in _STOPWORDS:
-                continue
-            concepts = self._concepts.get(key) or self._concepts.get(piece)
-            if concepts:
-                words.extend("~" + c for c in sorted(concepts))
-            else:
-                words.append(key)
-        bigrams: list[str] = []
-        for run in _CJK.findall(text):
-            if len(run) == 1 and run not in _STOP_CHARS:
-                bigrams.append(run)
-            for a, b in zip(run, run[1:]):
-                if a in _STOP_CHARS and b in _STOP_CHARS:
-                    continue
-                bigrams.append(a + b)
-        for word in _WORD.findall(text):
-            if word not in _STOPWORDS and not word.startswith("zzc"):
-                bigrams.append(_en_stem(word))
-        return words, bigrams
+        return text
+
+    def _word(self, piece: str) -> list[str]:
+        """The tokens of one segmented piece: its concepts, or itself (stemmed); none for stop words."""
+        if _CJK.fullmatch(piece):
+            key = piece
+        elif _WORD.fullmatch(piece):
+            key = _en_stem(piece) if not piece.startswith("zzc") else piece
+        else:
+            return []  # punctuation, symbols, nothing
+        if piece in _STOPWORDS or key in _STOPWORDS:
+            return []
+        concepts = self._concepts.get(key) or self._concepts.get(piece)
+        return ["~" + c for c in sorted(concepts)] if concepts else [key]
 
 
 @functools.lru_cache(maxsize=1)
