@@ -126,24 +126,18 @@ def _need_the_mock() -> None:
                                    "pip install -e '.[chat]' (scripts/chat does it)")
 
 
-def _register_optional_commands():
-    try:
-        from dialogs.edition import edition_check_command
-    except ImportError:
-        return
-
-    @main.group()
-    def edition():
-        """Program edition data files."""
-
-    @edition.command("check")
-    @click.argument("path", type=click.Path(exists=True))
-    def edition_check(path):
-        """Reports every problem in an edition file before it is used."""
-        sys.exit(edition_check_command(path))
+@main.group()
+def edition():
+    """Program edition data files."""
 
 
-_register_optional_commands()
+@edition.command("check")
+@click.argument("path", type=click.Path(exists=True))
+def edition_check(path):
+    """Reports every problem in an edition file before it is used."""
+    from dialogs.edition import edition_check_command
+
+    sys.exit(edition_check_command(path))
 
 from bot.reminders_cli import reminders as _reminders_commands  # noqa: E402
 main.add_command(_reminders_commands)
