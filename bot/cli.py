@@ -46,15 +46,15 @@ def worker():
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = Services(config, role="worker")
     services.check_redis_persistence()
-    start_worker_metrics()
+    start_worker_metrics(config.metrics_port)
     run_worker(services)
 
 
-def start_worker_metrics():
+def start_worker_metrics(port: int):
     """Serves this worker's metrics on GONGHAO_METRICS_PORT (default 9108; 0: off)."""
     from bot.metrics import serve_worker_metrics
 
-    return serve_worker_metrics()
+    return serve_worker_metrics(port)
 
 
 @main.command()
@@ -62,9 +62,6 @@ def start_worker_metrics():
 @click.option("--language", type=click.Choice(["zh_TW", "en"]), default="zh_TW", help="the language of the report")
 def doctor(set_webhook, language):
     """Checks a configured deployment: LINE token and webhook, Redis, database, rich menu, clock, quota."""
-    import dataclasses
-    import os
-
     from bot.config import Config, ConfigError
     from bot.doctor import run_doctor
     from dialogs.i18n import use_locale
@@ -74,8 +71,8 @@ def doctor(set_webhook, language):
             config = Config.from_env()
         except ConfigError as exc:  # report it, then check the rest anyway
             click.echo(f"FIX {exc}")
-            config = dataclasses.replace(Config.from_env({**os.environ, "GONGHAO_ENV": "development"}),
-                                         env="production")
+            config = Config.from_env(overrides={"GONGHAO_ENV": "development"}).model_copy(
+                update={"env": "production"})
         sys.exit(run_doctor(config, set_webhook=set_webhook, echo=click.echo))
 
 

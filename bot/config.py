@@ -55,6 +55,8 @@ class Config(BaseSettings):
     lease_seconds: float = Field(10.0, validation_alias=_env("lease_seconds", "GONGHAO_LEASE_SECONDS"))
     db_timeout: float = Field(5.0, validation_alias=_env("db_timeout", "GONGHAO_DB_TIMEOUT"))
     reorder_ms: int = Field(250, validation_alias=_env("reorder_ms", "GONGHAO_REORDER_MS"))
+    heartbeat_stale: float = Field(30.0, validation_alias=_env("heartbeat_stale", "GONGHAO_HEARTBEAT_STALE"))
+    metrics_port: int = Field(9108, validation_alias=_env("metrics_port", "GONGHAO_METRICS_PORT"))  # 0: none
     allow_volatile_redis: bool = Field(False, validation_alias=_env("allow_volatile_redis",
                                                                     "GONGHAO_ALLOW_VOLATILE_REDIS"))
 
@@ -110,13 +112,16 @@ class Config(BaseSettings):
         return datetime.fromisoformat(self.now) if self.now else None
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, read_dotenv: bool = True) -> "Config":
-        """The configuration from ``environ`` (default: the process environment and ``.env``)."""
-        sources = [_Environment(cls, environ)]
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, read_dotenv: bool = True,
+                 overrides: Optional[Mapping[str, str]] = None) -> "Config":
+        """The configuration from ``environ`` (default: the process environment and ``.env``);
+        ``overrides`` (environment names) win over both."""
+        sources = [_Environment(cls, overrides or {})] if overrides else []
+        sources.append(_Environment(cls, environ))
         if environ is None and read_dotenv:
             sources.append(DotEnvSettingsSource(cls, env_file=Path.cwd() / ".env"))
         values: dict = {}
-        for source in reversed(sources):  # the environment wins over .env
+        for source in reversed(sources):  # overrides win over the environment, which wins over .env
             values.update(source())
         try:
             config = cls(**values)

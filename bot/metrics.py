@@ -333,7 +333,7 @@ def serve_worker_metrics(port: Optional[int] = None, addr: str = "0.0.0.0"):
     from prometheus_client import start_http_server
 
     if port is None:
-        port = int(os.environ.get(PORT_ENV, DEFAULT_PORT) or 0)
+        port = DEFAULT_PORT
     if port <= 0:
         return None
     try:

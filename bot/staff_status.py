@@ -128,7 +128,7 @@ def _next_reminders(services):
 
 @bp.get("/staff/status")
 def status():
-    from storage.exports import local_time
+    from bot.exports import local_time
 
     services = staff._services()
     reminders, reminders_problem = _next_reminders(services)
