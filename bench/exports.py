@@ -93,7 +93,7 @@ def fresh_schema(letters: int, per_case: int = 100) -> float:
 def export_only(kind: str, fmt: str, path: str) -> dict:
     """Runs in the subprocess: one export of the whole edition; its time, rows and peak memory."""
     from storage.db import Database
-    from storage.exports import export
+    from bot.exports import export
 
     db = Database(database_url())
     started = time.perf_counter()
@@ -196,7 +196,7 @@ def section(letters: int, setup_seconds: float, results: list[dict]) -> str:
         "(`constant_memory`).",
         "",
         f"{letters:,} submitted letters in {letters // 100:,} cases of the 112 edition (COPY, {setup_seconds:.1f} s to "
-        "set up), exported for the whole edition with `storage.exports.export` (what `gonghao export roster "
+        "set up), exported for the whole edition with `bot.exports.export` (what `gonghao export roster "
         "--edition 112` and the console call): rows read from a server-side cursor (`stream_results`, "
         "`yield_per` 2,000), written row by row, the audit entry included. Each export in a fresh subprocess; "
         f"peak memory is its own high-water mark `VmHWM` (Python, SQLAlchemy, psycopg and XlsxWriter included). Targets: "

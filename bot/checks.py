@@ -1,11 +1,8 @@
 """Checks shared by /readyz, the staff status page and ``gonghao doctor`` (no Flask here)."""
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Optional
-
-HEARTBEAT_STALE_SECONDS = float(os.environ.get("GONGHAO_HEARTBEAT_STALE", "30"))
 
 
 def migration_heads(db) -> tuple[set[str], set[str]]:

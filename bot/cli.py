@@ -19,9 +19,11 @@ def main():
 @click.option("--port", default=8000, type=int)
 def serve(host, port):
     """Starts the webhook server (development server; production uses gunicorn, see Procfile)."""
-    from bot import create_app
+    from bot import create_app, start_embedded
 
-    create_app().run(host=host, port=port, threaded=True)
+    app = create_app()
+    start_embedded(app)  # migrations, and without Redis the in-process worker
+    app.run(host=host, port=port, threaded=True)
 
 
 @main.command()
@@ -35,24 +37,25 @@ def worker():
     # PROMETHEUS_MULTIPROC_DIR belongs to gunicorn's web processes: a worker inheriting it would write its
     # figures into the web's sums. Dropped before anything imports prometheus-client.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    from bot.config import Config, normalise_database_url
+    from bot.config import Config, normalise_database_url, use_clock
     from bot.services import Services
     from bot.worker import run_worker
 
     config = Config.from_env()
+    use_clock(config)
     if normalise_database_url(config.database_url).startswith("sqlite"):
         raise click.ClickException("DATABASE_URL is SQLite: the embedded default answers events in the web process.")
     services = Services(config, role="worker")  # logging is set up by main(): bot.logs
     services.check_redis_persistence()
-    start_worker_metrics()
+    start_worker_metrics(config.metrics_port)
     run_worker(services)
 
 
-def start_worker_metrics():
+def start_worker_metrics(port: int):
     """Serves this worker's metrics on GONGHAO_METRICS_PORT (default 9108; 0: off)."""
     from bot.metrics import serve_worker_metrics
 
-    return serve_worker_metrics()
+    return serve_worker_metrics(port)
 
 
 @main.command()
@@ -60,9 +63,6 @@ def start_worker_metrics():
 @click.option("--language", type=click.Choice(["zh_TW", "en"]), default="zh_TW", help="the language of the report")
 def doctor(set_webhook, language):
     """Checks a configured deployment: LINE token and webhook, Redis, database, rich menu, clock, quota."""
-    import dataclasses
-    import os
-
     from bot.config import Config, ConfigError
     from bot.doctor import run_doctor
     from dialogs.i18n import use_locale
@@ -72,8 +72,8 @@ def doctor(set_webhook, language):
             config = Config.from_env()
         except ConfigError as exc:  # report it, then check the rest anyway
             click.echo(f"FIX {exc}")
-            config = dataclasses.replace(Config.from_env({**os.environ, "GONGHAO_ENV": "development"}),
-                                         env="production")
+            config = Config.from_env(overrides={"GONGHAO_ENV": "development"}).model_copy(
+                update={"env": "production"})
         sys.exit(run_doctor(config, set_webhook=set_webhook, echo=click.echo))
 
 
@@ -97,6 +97,7 @@ def db_upgrade():
 @click.option("--language", default="zh-Hant", help="the LINE profile language (zh-Hant or en)")
 def chat(user, language):
     """Talk to the bot in the terminal as a LINE user, through the real path and a mock LINE platform."""
+    _need_the_mock()
     from bot.console import run_console
 
     sys.exit(run_console(user_id=user, language=language))
@@ -107,38 +108,45 @@ def chat(user, language):
 @click.option("--delay", default=0.0, type=float, help="seconds before every answer")
 def mockline(port, delay):
     """Runs the mock LINE platform (for benchmarks and manual tries)."""
+    _need_the_mock()
     from bot.mockline import main as mock_main
 
     sys.exit(mock_main(["--port", str(port), "--delay", str(delay)]))
 
 
-def _register_optional_commands():
-    try:
-        from dialogs.edition import edition_check_command
-    except ImportError:
-        return
+def _need_the_mock() -> None:
+    """The mock LINE platform's packages are the `chat` extra, not the product's."""
+    import importlib.util
 
-    @main.group()
-    def edition():
-        """Program edition data files."""
-
-    @edition.command("check")
-    @click.argument("path", type=click.Path(exists=True))
-    def edition_check(path):
-        """Reports every problem in an edition file before it is used."""
-        sys.exit(edition_check_command(path))
-
-    @edition.command("purge")
-    @click.argument("year", type=int)
-    @click.option("--confirm", is_flag=True, help="delete (without it only the counts are shown)")
-    def edition_purge(year, confirm):
-        """Deletes the personal data of an edition once its program has ended (個資法 §11; audit-logged)."""
-        from bot.data_purge import purge_command
-
-        sys.exit(purge_command(year, confirm))
+    missing = [name for name in ("aiohttp", "fastjsonschema", "jsonschema") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.ClickException(f"the mock LINE platform needs {', '.join(missing)}: "
+                                   "pip install -e '.[chat]' (scripts/chat does it)")
 
 
-_register_optional_commands()
+@main.group()
+def edition():
+    """Program edition data files."""
+
+
+@edition.command("check")
+@click.argument("path", type=click.Path(exists=True))
+def edition_check(path):
+    """Reports every problem in an edition file before it is used."""
+    from dialogs.edition import edition_check_command
+
+    sys.exit(edition_check_command(path))
+
+
+@edition.command("purge")
+@click.argument("year", type=int)
+@click.option("--confirm", is_flag=True, help="delete (without it only the counts are shown)")
+def edition_purge(year, confirm):
+    """Deletes the personal data of an edition once its program has ended (個資法 §11; audit-logged)."""
+    from bot.data_purge import purge_command
+
+    sys.exit(purge_command(year, confirm))
+
 
 from bot.reminders_cli import reminders as _reminders_commands  # noqa: E402
 main.add_command(_reminders_commands)

@@ -7,10 +7,7 @@ numbered: typing 2 taps the second.
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
-from dataclasses import replace
 
 from bot import line_events
 from bot.config import Config
@@ -60,7 +57,7 @@ class ConsoleChat:
     """A LINE user in a terminal, sending through the app to the mock platform."""
 
     def __init__(self, user_id: str, language: str = "zh-Hant", config: Config | None = None, mock=None):
-        from bot import create_app
+        from bot import create_app, start_embedded
         from bot.mockline import MockLine
 
         self.user_id = user_id
@@ -68,9 +65,10 @@ class ConsoleChat:
         self.mock = mock or MockLine().start()
         self.mock.profiles[user_id] = {"userId": user_id, "displayName": "Console", "language": language}
         base = config or Config.from_env()
-        self.config = replace(base, channel_secret=SECRET, channel_access_token=TOKEN,
-                              line_api_base_url=self.mock.url, env="development")
+        self.config = base.model_copy(update=dict(channel_secret=SECRET, channel_access_token=TOKEN,
+                                                  line_api_base_url=self.mock.url, env="development"))
         self.app = create_app(self.config)
+        start_embedded(self.app)
         self.services = self.app.extensions["gonghao"]
         self.worker = getattr(self.services, "inprocess_worker", None)
         if self.worker is None:  # PostgreSQL: a worker of the console's own, in a thread
@@ -146,7 +144,6 @@ class ConsoleChat:
 
 def run_console(user_id: str, language: str = "zh-Hant") -> int:
     """The interactive loop of `gonghao chat`."""
-    os.environ.setdefault("GONGHAO_LOG_LEVEL", "WARNING")
     chat = ConsoleChat(user_id, language)
     print("共好小幫手 — console (type a message; a number taps a button; Ctrl-D to leave)\n")
     try:

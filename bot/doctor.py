@@ -220,12 +220,10 @@ class Doctor:
         return Finding(name, False, _("The owners' rich menu is not the default. Run gonghao richmenu deploy."))
 
     def check_clock(self) -> Finding:
-        import os
-
         from dialogs.dates import TAIPEI
 
         name = _("Clock and time zone")
-        if os.environ.get("GONGHAO_NOW"):
+        if self.config.now:
             return Finding(name, False, _("GONGHAO_NOW fixes the bot's clock (for demos). Unset it in production."))
         now = datetime.now(timezone.utc)
         line_clock = self.bot_info().date

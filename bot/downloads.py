@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from dialogs.dates import roc_short
 from dialogs.letter import edition_of
 from dialogs.letter_doc import build_docx, qr_png, line_invite_link, read_invite_token, read_letter_token
+from storage.letters import SUBMITTED, Case, Consent, Letter
 
 bp = Blueprint("downloads", __name__)
 
@@ -51,8 +52,6 @@ def _replaced(current: int) -> Response:
 
 @bp.get("/d/letter/<token>")
 def letter_document(token: str):
-    from storage.letters import SUBMITTED, Case, Consent, Letter
-
     services = current_app.extensions["gonghao"]
     try:
         payload = read_letter_token(services.config, token)
@@ -83,8 +82,6 @@ def letter_document(token: str):
 
 @bp.get("/d/invite/<token>.png")
 def invite_qr(token: str):
-    from storage.letters import Case
-
     services = current_app.extensions["gonghao"]
     try:
         payload = read_invite_token(services.config, token)

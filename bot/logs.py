@@ -16,7 +16,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import sys
 import traceback
 from datetime import datetime, timezone
@@ -158,7 +157,10 @@ def handler(stream=None) -> logging.Handler:
 
 
 def level_from_env(environ=None) -> int:
-    name = ((environ or os.environ).get("GONGHAO_LOG_LEVEL") or "INFO").strip().upper()
+    """GONGHAO_LOG_LEVEL (Config.log_level), read before, and without, the rest of the configuration."""
+    from bot.config import setting
+
+    name = (setting("log_level", environ) or "INFO").strip().upper()
     level = logging.getLevelName(name)
     return level if isinstance(level, int) else logging.INFO
 

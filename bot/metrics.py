@@ -223,11 +223,11 @@ def quota(limit: Optional[int], used: int) -> None:
 # -- what is read from the database at scrape time --------------------------------------------------
 
 
-def database_figures(db) -> dict:
-    """Queue lag, queued and dead events, open deliveries by status, the freshest heartbeat."""
+def database_figures(db, stale: float) -> dict:
+    """Queue lag, queued and dead events, open deliveries by status, the freshest heartbeat; the workers whose
+    heartbeat is within ``stale`` seconds (GONGHAO_HEARTBEAT_STALE)."""
     from sqlalchemy import func, select
 
-    from bot.checks import HEARTBEAT_STALE_SECONDS
     from bot.heartbeat import freshest, live_workers
     from storage.models import AcceptedEvent, Delivery
 
@@ -242,7 +242,7 @@ def database_figures(db) -> dict:
     beat = freshest(db)
     return {"queue_lag": max(latency_since(oldest, now) or 0.0, 0.0), "queued": queued or 0, "dead": dead or 0,
             "deliveries": {status: deliveries.get(status, 0) for status in OPEN_DELIVERY_STATUSES},
-            "heartbeat_age": latency_since(beat, now), "workers": live_workers(db, HEARTBEAT_STALE_SECONDS)}
+            "heartbeat_age": latency_since(beat, now), "workers": live_workers(db, stale)}
 
 
 class DatabaseCollector:
@@ -254,7 +254,7 @@ class DatabaseCollector:
     def collect(self):
         up = GaugeMetricFamily("gonghao_database_up", "1 if the database answered this scrape")
         try:
-            figures = database_figures(self.services.db)
+            figures = database_figures(self.services.db, self.services.config.heartbeat_stale)
         except Exception as exc:
             log.warning("metrics: database figures unavailable (%s)", type(exc).__name__)
             up.add_metric([], 0)
@@ -333,7 +333,7 @@ def serve_worker_metrics(port: Optional[int] = None, addr: str = "0.0.0.0"):
     from prometheus_client import start_http_server
 
     if port is None:
-        port = int(os.environ.get(PORT_ENV, DEFAULT_PORT) or 0)
+        port = DEFAULT_PORT
     if port <= 0:
         return None
     try:

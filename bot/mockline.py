@@ -326,38 +326,43 @@ def check_limits(body: dict) -> list[tuple[str, str]]:
 
 def check_rich_menu(body: dict) -> list[tuple[str, str]]:
     """(message, property) for each rule of a rich menu that RichMenuRequest does not encode."""
-    problems: list[tuple[str, str]] = []
-    for key in ("size", "selected", "name", "chatBarText", "areas"):
-        if key not in body:
-            problems.append(("must be specified", key))
+    problems: list[tuple[str, str]] = [("must be specified", key) for key in ("size", "selected", "name", "chatBarText",
+                                                                             "areas") if key not in body]
     size = body.get("size") or {}
     width, height = size.get("width"), size.get("height")
-    for key in ("width", "height"):
-        if "size" in body and key not in size:
-            problems.append(("must be specified", f"size.{key}"))
+    if "size" in body:
+        problems += [("must be specified", f"size.{key}") for key in ("width", "height") if key not in size]
+    problems += _size_problems(width, height)
+    areas = body.get("areas") or []
+    if len(areas) > MAX_RICH_MENU_AREAS:
+        problems.append((f"Size must be between 0 and {MAX_RICH_MENU_AREAS}", "areas"))
+    for i, area in enumerate(areas):
+        problems += _area_problems(area, f"areas[{i}]", width, height)
+    return problems
+
+
+def _size_problems(width, height) -> list[tuple[str, str]]:
+    problems = []
     if isinstance(width, int) and not RICH_MENU_WIDTH[0] <= width <= RICH_MENU_WIDTH[1]:
         problems.append((f"Value must be between {RICH_MENU_WIDTH[0]} and {RICH_MENU_WIDTH[1]}", "size.width"))
     if isinstance(height, int) and height < RICH_MENU_MIN_HEIGHT:
         problems.append((f"Value must be at least {RICH_MENU_MIN_HEIGHT}", "size.height"))
     if isinstance(width, int) and isinstance(height, int) and height and width / height < RICH_MENU_MIN_RATIO:
         problems.append((f"The aspect ratio (width / height) must be at least {RICH_MENU_MIN_RATIO}", "size"))
-    areas = body.get("areas") or []
-    if len(areas) > MAX_RICH_MENU_AREAS:
-        problems.append((f"Size must be between 0 and {MAX_RICH_MENU_AREAS}", "areas"))
-    for i, area in enumerate(areas):
-        where, bounds = f"areas[{i}]", area.get("bounds")
-        for key in ("bounds", "action"):
-            if key not in area:
-                problems.append(("must be specified", f"{where}.{key}"))
-        if isinstance(bounds, dict):
-            for key in ("x", "y", "width", "height"):
-                if key not in bounds:
-                    problems.append(("must be specified", f"{where}.bounds.{key}"))
-            x, y = bounds.get("x", 0), bounds.get("y", 0)
-            right, bottom = x + bounds.get("width", 1), y + bounds.get("height", 1)
-            if isinstance(width, int) and isinstance(height, int) and (right > width or bottom > height):
-                problems.append(("The area must be within the size of the rich menu", f"{where}.bounds"))
-        _check_action(area.get("action"), f"{where}.action", MAX_LABEL, problems)
+    return problems
+
+
+def _area_problems(area: dict, where: str, width, height) -> list[tuple[str, str]]:
+    problems = [("must be specified", f"{where}.{key}") for key in ("bounds", "action") if key not in area]
+    bounds = area.get("bounds")
+    if isinstance(bounds, dict):
+        problems += [("must be specified", f"{where}.bounds.{key}") for key in ("x", "y", "width", "height")
+                     if key not in bounds]
+        x, y = bounds.get("x", 0), bounds.get("y", 0)
+        right, bottom = x + bounds.get("width", 1), y + bounds.get("height", 1)
+        if isinstance(width, int) and isinstance(height, int) and (right > width or bottom > height):
+            problems.append(("The area must be within the size of the rich menu", f"{where}.bounds"))
+    _check_action(area.get("action"), f"{where}.action", MAX_LABEL, problems)
     return problems
 
 
@@ -513,8 +518,13 @@ class MockLine:
 
     # -- what tests set ------------------------------------------------------------------
     def reset(self) -> None:
-        """Forgets every request, token, retry key and fault; profiles and quota too."""
+        """Forgets every request, token, retry key and fault; profiles and quota too.
+
+        A request still being answered (a delayed one) belongs to what came before: it is answered 503
+        and leaves no trace, so one test's slow request never shows up in the next test.
+        """
         with self._lock:
+            self._generation = getattr(self, "_generation", 0) + 1
             self.requests: list[Call] = []
             self.stats: Counter = Counter()  # (route, status) -> count; survives ``keep`` trimming
             self.last_send: float | None = None  # time.time() of the last accepted reply/push/multicast
@@ -625,10 +635,13 @@ class MockLine:
     async def _handle(self, request: web.Request) -> web.Response:
         if request.path == "/__stats" and request.method == "GET":  # for a benchmark in another process
             return web.json_response(self.stats_report(keys=request.query.get("keys") == "1"))
+        generation = self._generation
         raw = await request.read()
         delay = self.delay_for(request.path)
         if delay > 0:
             await asyncio.sleep(delay)
+        if generation != self._generation:  # reset while it waited: forget it
+            return web.json_response({"message": "The mock LINE platform was reset"}, status=503)
         request_id = uuid.uuid4().hex
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
@@ -660,7 +673,27 @@ class MockLine:
                 raw: bytes = b"") -> tuple[int, dict, dict, list]:
         """(status, body, extra headers, users reached) for one request."""
         rich = rich_menu_route(method, path)
-        known = rich is not None or (method == "POST" and path in (*SENDS, LOADING)) or (method == "GET" and (
+        refused = self._refusal(method, path, headers, rich is not None)
+        if refused:
+            return refused
+        if rich:
+            with self._lock:
+                return self._rich_menu(rich[0], rich[1], headers, body, raw)
+        if method == "GET":
+            return self._get(path)
+        refused = self._bad_send(path, headers, body)
+        if refused:
+            return refused
+        if path == WEBHOOK_ENDPOINT:
+            return self._set_webhook(body["endpoint"])
+        if path == LOADING:
+            return 202, {}, {}, []
+        with self._lock:
+            return self._send(path, body, headers.get("x-line-retry-key"), request_id)
+
+    def _refusal(self, method: str, path: str, headers: dict, rich: bool):
+        """404 for an unknown route, 401 without a token, or the fault a test injected; None otherwise."""
+        known = rich or (method == "POST" and path in (*SENDS, LOADING)) or (method == "GET" and (
             path in (QUOTA, CONSUMPTION, BOT_INFO, WEBHOOK_ENDPOINT) or (
                 path.startswith(PROFILE_PREFIX) and len(path) > len(PROFILE_PREFIX)))) or (
             method == "PUT" and path == WEBHOOK_ENDPOINT)
@@ -671,11 +704,11 @@ class MockLine:
         fault, extra = self._fault(path)
         if fault:
             return fault, _error("Too Many Requests" if fault == 429 else HTTPStatus(fault).phrase), extra, []
-        if rich:
-            with self._lock:
-                return self._rich_menu(rich[0], rich[1], headers, body, raw)
-        if method == "GET":
-            return self._get(path)
+        return None
+
+    @staticmethod
+    def _bad_send(path: str, headers: dict, body):
+        """400 with LINE's details for a send LINE would refuse; None when it would accept it."""
         if not headers.get("content-type", "").startswith("application/json"):
             return 400, _error("Content-Type must be application/json"), {}, []
         if body is ...:
@@ -689,12 +722,7 @@ class MockLine:
         details = validate_body(path, body)
         if details:
             return 400, _error(f"The request body has {len(details)} error(s)", details), {}, []
-        if path == WEBHOOK_ENDPOINT:
-            return self._set_webhook(body["endpoint"])
-        if path == LOADING:
-            return 202, {}, {}, []
-        with self._lock:
-            return self._send(path, body, retry_key, request_id)
+        return None
 
     def _fault(self, path: str) -> tuple[int, dict]:
         """(status, extra headers) of an injected fault for this request; (0, {}) when there is none."""

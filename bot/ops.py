@@ -45,18 +45,19 @@ def readiness(services) -> dict:
             result["redis"] = {"ok": bool(services.redis.ping())}
         except Exception as exc:
             result["redis"] = {"ok": False, "error": type(exc).__name__}
-    result["worker"] = _worker_check(db) if result["database"]["ok"] else {"ok": False, "error": "database unavailable"}
+    result["worker"] = _worker_check(db, services.config.heartbeat_stale) if result["database"]["ok"] else {"ok": False, "error": "database unavailable"}
     return result
 
 
-def _worker_check(db) -> dict:
+def _worker_check(db, stale: float) -> dict:
+    """A heartbeat within ``stale`` seconds (GONGHAO_HEARTBEAT_STALE)."""
     try:
         age = checks.heartbeat_age(db)
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
     if age is None:
         return {"ok": False, "error": "no worker heartbeat"}
-    return {"ok": age <= checks.HEARTBEAT_STALE_SECONDS, "heartbeat_age_seconds": round(age, 1)}
+    return {"ok": age <= stale, "heartbeat_age_seconds": round(age, 1)}
 
 
 @bp.get("/readyz")

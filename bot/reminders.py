@@ -34,8 +34,9 @@ from bot import metrics
 from bot.gateway import DeliveryFailed, retry_key_for
 from bot.render import render
 from dialogs import reminders as plan
-from dialogs.dates import TAIPEI, now as clock_now
-from dialogs.i18n import use_locale
+from dialogs.dates import TAIPEI, format_date, now as clock_now
+from dialogs.edition import all_editions
+from dialogs.i18n import _, use_locale
 from storage import reminders as store
 
 log = logging.getLogger("gonghao.reminders")
@@ -44,8 +45,6 @@ BATCH_SIZE = 500  # LINE: a multicast reaches at most 500 users
 CALLS_PER_SECOND = 200  # LINE: multicast, 200 requests per second
 LARGE_SEND = 1000
 QUOTA_SHARE = 0.2
-STALE_SECONDS = float(os.environ.get("GONGHAO_REMINDER_STALE_SECONDS", "300"))
-INTERVAL_SECONDS = float(os.environ.get("GONGHAO_REMINDER_INTERVAL", "30"))
 RETRY_KEY_HOURS = 23  # LINE keeps a retry key for 24 hours; older claims cannot be re-sent safely
 QUOTA_CACHE_SECONDS = 60
 WARN_AGAIN_SECONDS = 3600
@@ -137,13 +136,13 @@ class RunReport:
 class ReminderSender:
     """Sends due reminders for one worker; any number of senders may run at once."""
 
-    def __init__(self, services, worker_id: Optional[str] = None, stale_seconds: float = STALE_SECONDS,
+    def __init__(self, services, worker_id: Optional[str] = None, stale_seconds: Optional[float] = None,
                  batch_size: int = BATCH_SIZE, parallel: int = 4, limiter=None, directory=None):
         self.services = services
         self.db = services.db
         self.gateway = services.gateway
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.stale_seconds = stale_seconds
+        self.stale_seconds = services.config.reminder_stale_seconds if stale_seconds is None else stale_seconds
         self.batch_size = min(batch_size, BATCH_SIZE)
         self.parallel = max(parallel, 1)
         if limiter is None:
@@ -157,9 +156,7 @@ class ReminderSender:
 
     # -- the facts -------------------------------------------------------------------------
     def facts(self) -> plan.Facts:
-        from dialogs.edition import all_editions
-
-        directory = self.directory or plan.directory_for(self.services)
+        directory = self.directory or directory_for(self.services)
         return plan.Facts(members=list(directory.members()),
                           cases={str(c.case_id): c for c in directory.cases()},
                           done=store.load_completions(self.db),
@@ -189,7 +186,7 @@ class ReminderSender:
     def _run(self) -> RunReport:
         moment = clock_now()
         report = RunReport(moment=moment, quiet=plan.in_quiet_hours(moment))
-        events = plan.calendar(self.db)
+        events = plan.calendar(store.staff_events(self.db))
         due = plan.due_reminders(events, moment)
         report.due = [r.key for r in due]
         if report.quiet:
@@ -349,14 +346,22 @@ def _process_bucket() -> TokenBucket:
         return _BUCKET
 
 
+def directory_for(services) -> plan.Directory:
+    """Who is in which case: ``services.reminder_directory`` when a test or benchmark sets one, else the
+    cases-and-letters tables."""
+    fixed = services.reminder_directory
+    return fixed if fixed is not None else store.LettersDirectory(services.db)
+
+
 def run_once(services, **kwargs) -> RunReport:
     return ReminderSender(services, **kwargs).run_once()
 
 
-def run_reminders_forever(services, stop_event: threading.Event, interval: float = INTERVAL_SECONDS,
+def run_reminders_forever(services, stop_event: threading.Event, interval: Optional[float] = None,
                           sender: Optional[ReminderSender] = None) -> None:
     """The reminder loop of the worker process: a run every ``interval`` seconds until ``stop_event``."""
     sender = sender or ReminderSender(services)
+    interval = services.config.reminder_interval if interval is None else interval
     log.info("reminders: sender %s started", sender.id)
     while not stop_event.is_set():
         try:
@@ -398,12 +403,10 @@ def _plain(messages) -> str:
 
 def preview(services, days: int = 30, sender: Optional[ReminderSender] = None) -> list[PreviewItem]:
     """Who would receive what and when over the next ``days`` days, with today's audiences."""
-    from dialogs.dates import format_date
-
     sender = sender or ReminderSender(services)
     start = clock_now()
     end = start + timedelta(days=days)
-    events = plan.calendar(services.db)
+    events = plan.calendar(store.staff_events(services.db))
     facts = sender.facts()
     exclusions = store.excluded_users(services.db)
     items = []
@@ -425,11 +428,9 @@ def preview(services, days: int = 30, sender: Optional[ReminderSender] = None) -
 
 def send_test_reminder(services, to: str, reminder_key: str, actor: str = "staff") -> str:
     """Sends one reminder to one LINE user (staff's own) now, whatever the hour; returns LINE's request id."""
-    events = plan.calendar(services.db)
+    events = plan.calendar(store.staff_events(services.db))
     reminder = plan.find_reminder(events, reminder_key)
     if reminder is None:
-        from dialogs.i18n import _
-
         raise LookupError(_("No reminder {key!r} on the calendar (see gonghao reminders list).").format(key=reminder_key))
     locale = services.users.locale(to)
     with use_locale(locale):

@@ -15,10 +15,12 @@ from dialogs.i18n import _
 
 
 def _services():
-    from bot.config import Config
+    from bot.config import Config, use_clock
     from bot.services import Services
 
-    services = Services(Config.from_env())
+    config = Config.from_env()
+    use_clock(config)
+    services = Services(config)
     if services.db.url.startswith("sqlite"):
         services.db.upgrade()  # the embedded default: the web process may not have run yet
     return services
@@ -102,9 +104,10 @@ def list_command():
     """The calendar: the edition's dates and the staff-added events, with their reminders."""
     from dialogs import reminders as plan
     from dialogs.dates import format_date
+    from storage.reminders import staff_events
 
     services = _services()
-    for event in plan.calendar(services.db):
+    for event in plan.calendar(staff_events(services.db)):
         click.echo(f"{event.key}  [{event.kind}, {event.source}]  {event.title_zh} — {event.when_text()}")
         click.echo("  " + _("audience: {audience}").format(audience=plan.describe_rule(event.audience)))
         for reminder in plan.schedule(event):

@@ -24,13 +24,13 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from bot.config import Config
 from dialogs.i18n import _, N_, use_locale
 
 log = logging.getLogger("gonghao.richmenu")
@@ -166,7 +166,7 @@ def _preference(font: tuple[str, int, str, str], bold: bool) -> tuple:
 @functools.lru_cache(maxsize=4)
 def find_cjk_font(bold: bool = True) -> tuple[str, int]:
     """(file, face index) of a font that writes Traditional Chinese; FontNotFound when there is none."""
-    configured = os.environ.get(FONT_ENV, "").strip()
+    configured = Config.from_env().cjk_font.strip()
     if configured:
         path, index = _font_spec(configured)
         if not Path(path).is_file():

@@ -129,6 +129,9 @@ class Services:
 
         self.township_group = TownshipGroups(self.db)  # town code -> group, as staff imported (dialogs.calculator)
         self.conversation = build_conversation()
+        # who is in which case for the reminders and the dialogs: None reads the cases-and-letters tables; tests and
+        # benchmarks set a fixed one (dialogs.reminders.Directory)
+        self.reminder_directory = None
 
     def check_redis_persistence(self) -> None:
         """Production refuses a Redis that keeps nothing on disk, unless GONGHAO_ALLOW_VOLATILE_REDIS says so."""

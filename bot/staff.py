@@ -16,7 +16,7 @@ Security:
   LINE's webhook, are not affected);
 - login attempts are throttled by (account, address) and by address, with a doubling wait,
   never by account alone (storage.staff); Flask-Limiter caps login posts per address;
-- text typed into a form is refused when it holds control characters (dialogs.text.has_unsafe);
+- text typed into a form is refused when it holds control characters (bot.staff_forms);
 - viewers read and export; only admins change cases, codes and import;
 - exports and code views are written to the audit log; pages are sent with no-store and a
   strict Content-Security-Policy.
@@ -39,8 +39,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature, SignatureExpired
 
+from bot.staff_forms import CaseForm, ImportForm
 from dialogs.i18n import _, use_locale
-from dialogs.text import has_unsafe
 
 bp = Blueprint("staff", __name__, template_folder="templates")
 csrf = CSRFProtect()
@@ -48,8 +48,6 @@ login_manager = LoginManager()
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PUBLIC_ENDPOINTS = {"staff.login", "staff.roster_download"}
-TEXT_MAX = 200
-LONG_MAX = 5000
 AUDIT_PAGE = 100
 
 
@@ -222,7 +220,7 @@ def logout():
 # -- sessions -------------------------------------------------------------------------------------------
 @bp.get("/staff/sessions")
 def sessions():
-    from storage.exports import local_time
+    from bot.exports import local_time
     from storage.staff import active_sessions
 
     idle, lifetime = _lifetimes()
@@ -276,10 +274,7 @@ def editions():
 
 
 # -- cases ----------------------------------------------------------------------------------------------
-CASE_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name", "solution_content", "sla", "period",
-               "other_content")
-REQUIRED_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name")
-LONG_FIELDS = ("solution_content", "sla", "other_content")
+CASE_FIELDS = CaseForm.TEXT_FIELDS
 
 
 def _case_or_404(case_id: int):
@@ -330,51 +325,6 @@ def _case_form_context(values: dict, errors: dict, case=None):
     return dict(values=values, errors=errors, case=case, editions=[e.year for e in found], types=types)
 
 
-def _read_case_form() -> tuple[dict, dict]:
-    from dialogs.edition import edition_for
-
-    form = request.form
-    values = {name: (form.get(name) or "").strip() for name in CASE_FIELDS}
-    values.update(edition=(form.get("edition") or "").strip(), case_type=(form.get("case_type") or "").strip(),
-                  theme=(form.get("theme") or "").strip(), planned_count=(form.get("planned_count") or "0").strip())
-    errors = {}
-    for name in REQUIRED_FIELDS:
-        if not values[name]:
-            errors[name] = _("Please fill this in.")
-    for name, value in values.items():
-        if has_unsafe(value):  # NUL, control characters, lone surrogates: refused where a person typed them
-            errors[name] = _("This holds invisible control characters (often pasted from another program). "
-                             "Please type it again.")
-    for name in CASE_FIELDS:
-        limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
-        if len(values[name]) > limit:
-            errors[name] = _("At most {n} characters.").format(n=limit)
-    edition = None
-    if values["edition"].isdigit():
-        edition, _covers = edition_for(case_edition=int(values["edition"]))
-        if edition.year != int(values["edition"]):
-            edition = None
-    if edition is None:
-        errors["edition"] = _("Please choose an edition.")
-    kind = edition.case_types.get(values["case_type"]) if edition else None
-    if edition and kind is None:
-        errors["case_type"] = _("Please choose a case type.")
-    if values["theme"] and (kind is None or kind.theme(values["theme"]) is None):
-        errors["theme"] = _("This theme does not belong to the case type.")
-    if kind is not None and not kind.themes:
-        values["theme"] = ""
-    if not values["planned_count"].isdigit() or int(values["planned_count"]) > 100000:
-        errors["planned_count"] = _("Please type a whole number from 0 to 100000.")
-    return values, errors
-
-
-def _case_columns(values: dict) -> dict:
-    columns = {name: values[name] for name in CASE_FIELDS}
-    columns.update(edition=int(values["edition"]), case_type=values["case_type"], theme=values["theme"] or None,
-                   planned_count=int(values["planned_count"]))
-    return columns
-
-
 @bp.route("/staff/cases/new", methods=["GET", "POST"])
 @admin_only
 def case_new():
@@ -384,14 +334,15 @@ def case_new():
         years = _edition_years()
         return _render("case_form.html", **_case_form_context(
             {"edition": str(years[0]) if years else "", "planned_count": "0", "case_type": "popularization"}, {}))
-    values, errors = _read_case_form()
-    if errors:
-        return _render("case_form.html", http_status=400, **_case_form_context(values, errors))
+    form = CaseForm()
+    if not form.validate():
+        return _render("case_form.html", http_status=400,
+                       **_case_form_context(form.values(), form.errors_by_field()))
     db = _services().db
     with db.session() as s:
-        case = create_case(s, **_case_columns(values))
+        case = create_case(s, **form.columns())
         case_id = case.id
-    db.audit(_actor(), "case.created", f"case:{case_id}", edition=int(values["edition"]), type=values["case_type"])
+    db.audit(_actor(), "case.created", f"case:{case_id}", edition=int(form.edition.data), type=form.case_type.data)
     return redirect(url_for("staff.case", case_id=case_id))
 
 
@@ -406,14 +357,15 @@ def case_edit(case_id: int):
         values.update(edition=str(case.edition), case_type=case.case_type, theme=case.theme or "",
                       planned_count=str(case.planned_count or 0))
         return _render("case_form.html", **_case_form_context(values, {}, case))
-    values, errors = _read_case_form()
-    if errors:
-        return _render("case_form.html", http_status=400, **_case_form_context(values, errors, case))
+    form = CaseForm()
+    if not form.validate():
+        return _render("case_form.html", http_status=400,
+                       **_case_form_context(form.values(), form.errors_by_field(), case))
     db = _services().db
     with db.session() as s:
         row = s.get(Case, case_id)
         changed = []
-        for name, value in _case_columns(values).items():
+        for name, value in form.columns().items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
                 changed.append(name)
@@ -425,16 +377,17 @@ def case_edit(case_id: int):
 def case(case_id: int):
     from dialogs.letter_doc import join_text, line_invite_link
     from dialogs.roster import STATUS_NAMES, ROSTER_FLAG_NAMES, TEST_NAMES, roster_status, status_card
+    from handlers.common import repository
     from sqlalchemy import select
 
+    from bot.exports import local_time, place
     from storage import letters as store
-    from storage.exports import local_time, place
     from storage.letters import WITHDRAWN, Letter
 
     case = _case_or_404(case_id)
     services = _services()
     with use_locale("zh_TW"):
-        status = roster_status(services, case_id)
+        status = roster_status(repository(services), case_id)
         card = status_card(status)
     with services.db.session() as s:
         withdrawn = list(s.scalars(select(Letter).where(Letter.case_id == case_id, Letter.status == WITHDRAWN)
@@ -472,7 +425,7 @@ def case_revoke(case_id: int):
     which = request.form.get("which")
     if which not in (PROPOSER, OWNER):
         abort(400)
-    from storage.exports import local_time
+    from bot.exports import local_time
     from storage.letters import members_joined_with
 
     db = _services().db
@@ -515,9 +468,9 @@ def case_unlink(case_id: int):
 def letter(letter_id: int):
     from sqlalchemy import func, select
 
-    from dialogs.letter import STATUS_NAMES, letter_rows
+    from dialogs.letter_view import STATUS_NAMES, letter_rows
     from dialogs.roster import ROSTER_FLAG_NAMES
-    from storage.exports import letter_flags, local_time
+    from bot.exports import letter_flags, local_time
     from storage.letters import Case, Letter, LetterVersion
 
     db = _services().db
@@ -566,7 +519,7 @@ def exports():
 
 @bp.post("/staff/exports")
 def export_download():
-    from storage.exports import FORMATS, KINDS
+    from bot.exports import FORMATS, KINDS
 
     kind, fmt = request.form.get("kind"), request.form.get("format")
     scope = request.form.get("scope") or "case"
@@ -586,7 +539,7 @@ def _attachment(name: str) -> str:
 
 def send_export(kind: str, fmt: str, case_id, edition, actor: str) -> Response:
     """Streams a CSV (rows written as they are read) or sends an XLSX built in a temporary file."""
-    from storage.exports import audit_export, csv_chunks, filename, make_table, write_xlsx
+    from bot.exports import audit_export, csv_chunks, filename, make_table, write_xlsx
 
     services = _services()
     table = make_table(services.db, kind, case_id, edition, services.config)
@@ -632,14 +585,12 @@ def imports():
 def import_upload():
     from storage import imports as store
 
-    kind = request.form.get("kind")
-    upload = request.files.get("file")
+    form = ImportForm(store.KINDS)
+    kind, upload = form.kind.data, form.file.data
     db = _services().db
     error = ""
-    if kind not in store.KINDS:
-        error = _("Please choose what the file holds.")
-    elif upload is None or not upload.filename:
-        error = _("Please choose a CSV or XLSX file.")
+    if not form.validate():
+        error = form.first_error()
     else:
         data = upload.read(store.MAX_BYTES + 1)
         try:
@@ -705,7 +656,7 @@ def reminders():
 def audit():
     from sqlalchemy import func, select
 
-    from storage.exports import local_time
+    from bot.exports import local_time
     from storage.models import AuditEntry
 
     page = max(request.args.get("page", 1, type=int), 1)
@@ -727,7 +678,7 @@ def audit():
 def roster_download(token: str):
     from bot.downloads import _page
     from dialogs.roster import read_roster_token
-    from storage.exports import audit_export, filename, roster_table, write_xlsx
+    from bot.exports import audit_export, filename, roster_table, write_xlsx
     from storage.letters import PROPOSER, CaseMember
 
     services = _services()

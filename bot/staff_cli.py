@@ -72,7 +72,7 @@ def staff_list():
 @click.option("--as", "as_name", default=None, help="the staff member's name for the audit log")
 def export_command(kind, case_id, edition, fmt, output, as_name):
     """Exports the 附件一 roster, the letters or the pre/post-test status (audit-logged)."""
-    from storage.exports import export
+    from bot.exports import export
 
     if (case_id is None) == (edition is None):
         raise click.UsageError(_("Give either --case ID or --edition YEAR."))

@@ -99,13 +99,12 @@ def figures(db, now: Optional[datetime] = None) -> dict:
             "dead": dead, "dead_total": dead_total or 0, "unsent": unsent}
 
 
-def _worker(db) -> dict:
-    from bot.checks import HEARTBEAT_STALE_SECONDS, heartbeat_age
+def _worker(db, stale: float) -> dict:
+    from bot.checks import heartbeat_age
     from bot.heartbeat import live_workers
 
     age = heartbeat_age(db)
-    return {"age": age, "fresh": age is not None and age <= HEARTBEAT_STALE_SECONDS,
-            "alive": live_workers(db, HEARTBEAT_STALE_SECONDS)}
+    return {"age": age, "fresh": age is not None and age <= stale, "alive": live_workers(db, stale)}
 
 
 def _quota(services):
@@ -128,11 +127,11 @@ def _next_reminders(services):
 
 @bp.get("/staff/status")
 def status():
-    from storage.exports import local_time
+    from bot.exports import local_time
 
     services = staff._services()
     reminders, reminders_problem = _next_reminders(services)
-    return staff._render("status.html", f=figures(services.db), worker=_worker(services.db),
+    return staff._render("status.html", f=figures(services.db), worker=_worker(services.db, services.config.heartbeat_stale),
                          quota=_quota(services), reminders=reminders, reminders_problem=reminders_problem,
                          local_time=local_time, seconds=_seconds, days=REMINDER_DAYS)
 

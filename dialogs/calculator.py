@@ -21,8 +21,10 @@ from typing import Callable, Iterable, Optional, Protocol, Union
 from dialogs.dates import format_date, parse_roc, today as clock_today
 from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Tier, cite, edition_in,
                              edition_notice, format_money)
+from dialogs.eligibility import case_type_key
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
-from dialogs.i18n import _, N_, current_locale
+from dialogs.repository import unknown_township_group
+from dialogs.i18n import _, N_, current_locale, ngettext
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.text import command_key, normalise
 
@@ -37,11 +39,6 @@ class TownshipGroup(Protocol):
     """Looks up the digital-development group (1–4) of a township code; None when unknown."""
 
     def __call__(self, town_code: str) -> Optional[int]: ...
-
-
-def unknown_township_group(town_code: str) -> Optional[int]:
-    """The default lookup while no group table has been imported: every township is unknown."""
-    return None
 
 
 @dataclass(frozen=True)
@@ -183,7 +180,8 @@ def result_rows(calc: Calculation, edition: Edition) -> list[tuple[str, str]]:
         rows.append((_("Tier"), _("none: {short} short of the minimum of {minimum}").format(
             short=calc.short_by, minimum=kind.minimum) + cite(first.citation)))
     if calc.next_tier and calc.to_next_tier is not None:
-        rows.append((_("Next tier"), _("{more} more reach tier {tier}, cap {amount}").format(
+        rows.append((_("Next tier"), ngettext("{more} more reaches tier {tier}, cap {amount}", "{more} more reach tier {tier}, cap {amount}",
+                                               calc.to_next_tier).format(
             more=calc.to_next_tier, tier=calc.next_tier.name, amount=format_money(calc.next_tier.cap))
             + cite(calc.next_tier.citation)))
     due = ""
@@ -229,7 +227,7 @@ def township_text(result: TownshipResult) -> str:
 def days_text(days: int) -> str:
     if days == 0:
         return _("today or under way")
-    return _("{days} days left").format(days=days)
+    return ngettext("{days} day left", "{days} days left", days).format(days=days)
 
 
 def checklist_text(calc: Calculation, edition: Edition) -> str:
@@ -273,7 +271,6 @@ def _case_type_choices(ctx: Context) -> list[Choice]:
 
 
 def _case_type(raw: str, ctx: Context) -> str:
-    from dialogs.eligibility import case_type_key
     return case_type_key(raw, _edition(ctx))
 
 
@@ -334,11 +331,9 @@ def _finish(ctx: Context) -> Outcome:
     values = ctx.values
     registered = values.get("startup_registered_on")
     registered_on = date.fromisoformat(registered) if registered not in (None, SKIP, NOT_SURE) else None
-    services = ctx.services
-    lookup = getattr(services, "township_group", None) if services is not None else None
     calc = calculate(values["case_type"], values["count"], edition, theme=values.get("theme"),
                      startup_registered_on=registered_on, towns=(ctx.data or {}).get("towns"),
-                     township_group=lookup)
+                     township_group=ctx.township_group, today=ctx.clock().date())
     ctx.data["calculation"] = {"case_type": calc.case_type.key, "count": calc.count,
                                "theme": calc.theme.key if calc.theme else None,
                                "tier": calc.tier.name if calc.tier else None, "edition": edition.year}

@@ -7,20 +7,20 @@ the statement of 附件二 七. Its version is stored with every consent; a new 
 
 "我的資料" shows everything stored about the user; "更正" leads to the correction of the letter
 (dialogs.letter); "刪除我的資料" explains what deleting means for their letters and, once
-confirmed, deletes the personal data (storage.letters.delete_user_data). The audit log keeps
+confirmed, deletes the personal data (`Repository.delete_user_data`). The audit log keeps
 an entry without anything that identifies the person.
 """
 from __future__ import annotations
 
 from datetime import timezone
 
+from common import letters as vocabulary
 from dialogs.dates import TAIPEI
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_
-from dialogs.letter import STATUS_NAMES, letter_rows
+from dialogs.letter_view import LETTER, STATUS_NAMES, letter_rows
 from dialogs.messages import Card, Choice, Message, Text
 from dialogs.text import command_key
-from storage import letters as store
 
 NOTICE_VERSION = "112-1"  # change it when the notice's text changes
 PRIVACY_EMAIL = "privacy@cisanet.org.tw"
@@ -73,24 +73,20 @@ def _consent_intro(ctx: Context) -> list[Message]:
 
 
 def _consent_finish(ctx: Context) -> Outcome:
-    from dialogs.letter import NAME as LETTER
-
     case_id = int((ctx.data or {}).get("case_id") or 0)
-    db = ctx.services.db
+    repo = ctx.repository
     agreed = ctx.values.get("consent") == AGREE
-    with db.session() as s:
-        consent = store.record_consent(s, ctx.user_id, NOTICE_VERSION, agreed)
-        case = s.get(store.Case, case_id) if case_id else None
-        if agreed and case is not None:
-            store.add_member(s, case.id, ctx.user_id, store.OWNER)
-            store.ensure_draft(s, case.id, ctx.user_id)
-    db.audit("owner", "consent.agreed" if agreed else "consent.declined", f"case:{case_id}" if case_id else None,
+    consented_at = repo.record_consent(ctx.user_id, NOTICE_VERSION, agreed)
+    case = repo.case(case_id) if case_id else None
+    if agreed and case is not None:
+        repo.join_as_owner(case.id, ctx.user_id)
+    repo.audit("owner", "consent.agreed" if agreed else "consent.declined", f"case:{case_id}" if case_id else None,
              notice_version=NOTICE_VERSION)
     if not agreed:
         return Outcome([Text(_("Understood. I stored none of your data and will not ask for it. Without it the "
                                "program office may not be able to accept your enterprise (附件二 七 (四)). If you "
                                "change your mind, send the case's code again."))])
-    at = consent.at.astimezone(TAIPEI)
+    at = consented_at.astimezone(TAIPEI)
     thanks = Text(_("Thank you. Your consent was recorded on {time} (notice version {version}). You can see, "
                     "correct or delete your data at any time: type 我的資料.").format(
         time=f"{at:%Y-%m-%d %H:%M}", version=NOTICE_VERSION))
@@ -115,21 +111,18 @@ def _when(moment) -> str:
     return f"{moment.astimezone(TAIPEI):%Y-%m-%d %H:%M}"
 
 
-ROLE_NAMES = {store.OWNER: N_("enterprise owner"), store.PROPOSER: N_("proposer contact")}
+ROLE_NAMES = {vocabulary.OWNER: N_("enterprise owner"), vocabulary.PROPOSER: N_("proposer contact")}
 
 
 def my_data_messages(ctx: Context) -> list[Message]:
-    db = ctx.services.db
-    with db.session() as s:
-        user = s.get(store.LineUser, ctx.user_id)
-        members = store.memberships(s, ctx.user_id)
-        letters = store.letters_of_user(s, ctx.user_id)
-        consents = s.query(store.Consent).filter(store.Consent.user_id == ctx.user_id).order_by(store.Consent.at).all()
-        versions = {letter.id: s.query(store.LetterVersion).filter(store.LetterVersion.letter_id == letter.id).count()
-                    for letter, _case in letters}
+    repo = ctx.repository
+    members = repo.memberships(ctx.user_id)
+    letters = repo.letters_of_user(ctx.user_id)
+    consents = repo.consents(ctx.user_id)
+    versions = repo.letter_versions(ctx.user_id)
     lines = [_("This is everything I keep about you:")]
     lines.append(_("• Your LINE account: its user ID and the language {locale}; not your LINE name or photo.").format(
-        locale=(user.locale if user else ctx.locale)))
+        locale=repo.user_locale(ctx.user_id) or ctx.locale))
     for consent in consents:
         lines.append(_("• Personal-data notice version {version}: {answer} on {time}.").format(
             version=consent.notice_version, time=_when(consent.at),
@@ -143,7 +136,7 @@ def my_data_messages(ctx: Context) -> list[Message]:
     for letter, case in letters[:3]:
         rows = [(_("Status"), _("{status}, version {version}").format(status=_(STATUS_NAMES[letter.status]),
                                                                         version=letter.version))]
-        if letter.status != store.DRAFT:
+        if letter.status != vocabulary.DRAFT:
             rows += [(label, value or "—") for label, value, _field in letter_rows(letter)]
             rows.append((_("Sent"), _when(letter.submitted_at)))
         if versions.get(letter.id):
@@ -164,9 +157,8 @@ def _delete_intent(ctx: Context, text: str) -> Outcome:
 
 
 def _delete_intro(ctx: Context) -> list[Message]:
-    with ctx.services.db.session() as s:
-        letters = store.letters_of_user(s, ctx.user_id)
-    sent = [case.plan_name for letter, case in letters if letter.status == store.SUBMITTED]
+    letters = ctx.repository.letters_of_user(ctx.user_id)
+    sent = [case.plan_name for letter, case in letters if letter.status == vocabulary.SUBMITTED]
     text = _("Deleting removes your letters of intent, their earlier versions, your consent records and your "
              "place in the cases, and what this chat kept of your answers. It cannot be undone.")
     if sent:
@@ -188,10 +180,8 @@ _delete_answer = one_of({"delete": {"delete", "刪除", "確定刪除", "yes", "
 def _delete_finish(ctx: Context) -> Outcome:
     if ctx.values.get("confirm") != "delete":
         return Outcome([Text(_("Nothing was deleted."))])
-    db = ctx.services.db
-    with db.session() as s:
-        counts = store.delete_user_data(s, ctx.user_id, store=getattr(ctx.services, "store", None))
-    db.audit("owner", "data.deleted", None, **counts)  # anonymous: counts and case numbers only
+    counts = ctx.repository.delete_user_data(ctx.user_id)
+    ctx.repository.audit("owner", "data.deleted", None, **counts)  # anonymous: counts and case numbers only
     return Outcome([Text(_("Done: your personal data has been deleted. If you want to take part again later, "
                            "send the case's code."))])
 

@@ -1,41 +1,43 @@
 """Dates the way Taiwanese government forms write them, and the one clock.
 
 Babel has no ROC (民國) calendar, so these small helpers do it: year - 1911.
-Everything is in Asia/Taipei. `now()` is the only clock the bot reads;
-``GONGHAO_NOW`` (an ISO time with offset) fixes it for demos and acceptance runs,
+Everything is in Asia/Taipei. `now()` is the only clock the bot reads; `fix_clock`
+stops it at a moment (``GONGHAO_NOW`` in the configuration, for demos and acceptance runs),
 and tests move it with time-machine.
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from typing import Optional
+from common.dates import ROC_OFFSET, TAIPEI, parse_roc, roc_year
+from dialogs.i18n import _, current_locale, ngettext
 
-from dialogs.i18n import _, current_locale
-
-TAIPEI = ZoneInfo("Asia/Taipei")
-ROC_OFFSET = 1911
+__all__ = ["ROC_OFFSET", "TAIPEI", "parse_roc", "roc_year", "now", "today", "roc_short", "roc_long", "western_long",
+           "format_date", "days_left", "describe_days_left", "fix_clock"]
 
 _WEEKDAYS_ZH = "一二三四五六日"
 
 
+FIXED_NOW: Optional[datetime] = None  # set by fix_clock
+
+
+def fix_clock(moment: Optional[datetime]) -> None:
+    """Stops the bot's clock at ``moment`` (None: the real time again)."""
+    global FIXED_NOW
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=TAIPEI)
+    FIXED_NOW = moment
+
+
 def now() -> datetime:
-    """The current time in Asia/Taipei (``GONGHAO_NOW`` fixes it)."""
-    fixed = os.environ.get("GONGHAO_NOW")
-    if fixed:
-        moment = datetime.fromisoformat(fixed)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=TAIPEI)
-        return moment.astimezone(TAIPEI)
+    """The current time in Asia/Taipei, or the moment `fix_clock` fixed."""
+    if FIXED_NOW is not None:
+        return FIXED_NOW.astimezone(TAIPEI)
     return datetime.now(TAIPEI)
 
 
 def today() -> date:
     return now().date()
-
-
-def roc_year(d: date) -> int:
-    return d.year - ROC_OFFSET
 
 
 def roc_short(d: date) -> str:
@@ -66,13 +68,6 @@ def format_date(d: date | datetime) -> str:
     return western_long(d) if current_locale() == "en" else roc_long(d)
 
 
-def parse_roc(text: str) -> date:
-    """Reads '112/3/16', '112-03-16' or '112年3月16日' as a date."""
-    cleaned = text.strip().replace("年", "/").replace("月", "/").replace("日", "").replace("-", "/")
-    year, month, day = (int(p) for p in cleaned.split("/")[:3])
-    return date(year + ROC_OFFSET, month, day)
-
-
 def days_left(target: date, today_: date | None = None) -> int:
     return (target - (today_ or today())).days
 
@@ -81,7 +76,7 @@ def describe_days_left(target: date) -> str:
     """'還有 5 天' / 'in 5 days' / 'today' / 'passed'."""
     n = days_left(target)
     if n > 0:
-        return _("{n} days left").format(n=n)
+        return ngettext("{n} day left", "{n} days left", n).format(n=n)
     if n == 0:
         return _("today")
     return _("already passed")

@@ -19,16 +19,16 @@ time with buttons and "Not sure" on each. It stops as soon as an answer settles
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol
 
-from dialogs.dates import now
-from dialogs.edition import Edition, cite, contact_lines, edition_in, edition_notice
+from dialogs.edition import Edition, all_editions, cite, contact_lines, edition_for, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
 from dialogs.messages import Choice, Link, Message, Text
-from dialogs.text import command_key, normalise
+from dialogs.text import chinese_number, command_key, normalise
 
 NAME = "screening"  # the dialog
 INTENT = "eligibility"  # the menu entry that starts it (dialogs.main.MENU)
@@ -57,7 +57,6 @@ YES_NO = (Choice(N_("Yes"), YES), Choice(N_("No"), NO))
 
 _YES_WORDS = {"yes", "y", "是", "是的", "有", "有的", "對", "對的", "沒錯", "已經是", "會", "要"}
 _NO_WORDS = {"no", "n", "否", "不是", "沒有", "沒", "無", "不", "不會", "未", "從來沒有", "都沒有"}
-_NUMERALS = {"零": 0, "一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
 # -- the result ----------------------------------------------------------------------------
@@ -148,10 +147,15 @@ def _not_answered(question: str, citation: str, name: str) -> Reason:
 def _assess(answers: dict, edition: Edition) -> _Assessment:
     """Applies every rule to the answers given so far."""
     a = _Assessment()
-    rules = edition.eligibility
-    limit = rules.employee_limit
+    for rule in (_registration_rule, _employees_rule, _programs_rule, _agencies_rule, _other_sme_rule,
+                 _existing_customer_rule, _industry_note):
+        rule(a, answers, edition)
+    return a
 
-    # Registration (§貳.一; 註2)
+
+def _registration_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Registration (§貳.一; 註2)."""
+    rules = edition.eligibility
     reg = answers.get("registration")
     if reg is None:
         a.review.append(_not_answered(_("your registration"), rules.registration_citation, "registration"))
@@ -176,7 +180,11 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.blocking.append(Reason(_("{registration} does not qualify in this edition.").format(
             registration=_(REGISTRATION_NAMES.get(reg, str(reg)))), rules.registration_citation, "registration"))
 
-    # Regular employees (§貳.一; §叁 輔導對象)
+
+def _employees_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Regular employees (§貳.一; §叁 輔導對象)."""
+    rules = edition.eligibility
+    limit = rules.employee_limit
     employees = answers.get("employees")
     over = over_limit(employees, limit)
     allowing = {k: t for k, t in edition.case_types.items() if t.over_nine_max > 0}
@@ -213,7 +221,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
             a.how.append(HowToCheck(_("Ask the proposer which kind of case (數位普及 or 數位共融) you would join."),
                                     citation=rules.over_nine_citation))
 
-    # Conflicting programs (§叁 限制條件 1; 註3)
+
+def _programs_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Conflicting programs (§叁 限制條件 1; 註3)."""
+    rules = edition.eligibility
     for program in rules.conflicting_programs:
         name = f"program_{program.key}"
         value = answers.get(name)
@@ -232,7 +243,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
             a.how.append(how or HowToCheck(_("Ask the program office whether your business took part in {program}.").format(
                 program=program.name.text()), citation=program.citation))
 
-    # Agencies of 註4
+
+def _agencies_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Agencies of 註4."""
+    rules = edition.eligibility
     value = answers.get("agency_support")
     if value is None:
         a.review.append(_not_answered(_("guidance or subsidies this year from the agencies of 註4"), rules.agencies_citation, "agency_support"))
@@ -247,7 +261,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Look through this year's coaching or subsidy notices, or ask the agency that ran them."),
                                 citation=rules.agencies_citation))
 
-    # Other SME Administration programs (§叁 限制條件 2)
+
+def _other_sme_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Other SME Administration programs (§叁 限制條件 2)."""
+    rules = edition.eligibility
     rule = rules.other_sme_program
     value = answers.get("other_sme_program")
     if value is None:
@@ -263,7 +280,10 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Ask the program office; it can check the SME Administration's programs for you."),
                                 citation=rule.citation))
 
-    # Existing customer of the vendor (§叁 限制條件 3; §捌.四.(三).1)
+
+def _existing_customer_rule(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Existing customer of the vendor (§叁 限制條件 3; §捌.四.(三).1)."""
+    rules = edition.eligibility
     rule = rules.existing_customer
     existing, new = answers.get("existing_customer"), answers.get("new_purchase")
     if new == NO:
@@ -284,10 +304,12 @@ def _assess(answers: dict, edition: Edition) -> _Assessment:
         a.how.append(HowToCheck(_("Ask the proposer or the cloud vendor whether the service would be new for your business."),
                                 citation=rule.citation))
 
-    # Industry: a suggested direction, never a condition (§叁)
+
+def _industry_note(a: _Assessment, answers: dict, edition: Edition) -> None:
+    """Industry: a suggested direction, never a condition (§叁)."""
+    rules = edition.eligibility
     a.notes.append(Reason(_("Your industry is not a condition, only a suggested direction: {industry}").format(
         industry=rules.industry.text.text()), rules.industry.citation, "industry"))
-    return a
 
 
 def screen(answers: dict, edition: Edition) -> Screening:
@@ -348,23 +370,6 @@ def registration(raw: str, ctx: Context) -> str:
     raise Refused(_("Please tap the registration your business has, or Not sure."))
 
 
-def _chinese_number(text: str) -> Optional[int]:
-    if not text or any(ch not in _NUMERALS and ch != "十" for ch in text):
-        return None
-    if "十" in text:
-        tens, _sep, ones = text.partition("十")
-        if "十" in ones:
-            return None
-        tens_value = _NUMERALS.get(tens, None) if tens else 1
-        ones_value = _NUMERALS.get(ones, None) if ones else 0
-        if tens_value is None or ones_value is None:
-            return None
-        return tens_value * 10 + ones_value
-    if len(text) == 1:
-        return _NUMERALS[text]
-    return None
-
-
 def employee_count(raw: str, ctx: Context):
     """A number of regular employees ("5", "5人", "五人"), or a tapped range."""
     key = command_key(raw)
@@ -373,7 +378,7 @@ def employee_count(raw: str, ctx: Context):
     text = re.sub(r"(人|名|位|個人|個)$", "", normalise(raw).replace(" ", ""))
     if re.fullmatch(r"\d{1,6}", text):
         return int(text)
-    number = _chinese_number(text)
+    number = chinese_number(text)
     if number is not None:
         return number
     raise Refused(_("Please type the number of regular employees, for example 5, or tap a button."))
@@ -469,7 +474,7 @@ def _finish(ctx: Context) -> Outcome:
         "answers": dict(ctx.values),
         "outcome": result.outcome,
         "edition": edition.year,
-        "at": now().isoformat(timespec="seconds"),
+        "at": ctx.clock().isoformat(timespec="seconds"),
     }
     ctx.data["screening"] = record
     _keep(ctx, record)
@@ -477,14 +482,9 @@ def _finish(ctx: Context) -> Outcome:
 
 
 def _keep(ctx: Context, record: dict) -> None:
-    """Stores the answers so that a letter sent later carries them (needs the bot's database)."""
-    db = getattr(ctx.services, "db", None)
-    if db is None:
-        return
-    from storage.letters import save_screening
-
-    with db.session() as s:
-        save_screening(s, ctx.user_id, record)
+    """Stores the answers so that a letter sent later carries them (when the bot has storage)."""
+    if ctx.repo is not None:
+        ctx.repo.save_screening(ctx.user_id, record)
 
 
 def screening_messages(result: Screening, edition: Edition) -> list[Message]:
@@ -520,7 +520,6 @@ def screening_dialog(editions=None) -> Dialog:
     """The 資格檢查 dialog. ``editions`` (default: all in storage/editions) fixes which
     conflicting-program questions exist; each is asked only when the owner's edition has it."""
     if editions is None:
-        from dialogs.edition import all_editions
         editions = all_editions()
     order: list[str] = []
 
@@ -564,6 +563,65 @@ def screening_dialog(editions=None) -> Dialog:
 def screening_intent() -> Intent:
     """The entry point: "資格檢查" (or the menu's "eligibility") starts the screening dialog."""
     return Intent(INTENT, PHRASES, lambda ctx, text: Outcome(start=NAME))
+
+
+# -- a letter's flags, as the roster and the exports show them --------------------------------------------
+class FlaggedLetter(Protocol):
+    """A letter row with its flag columns and the screening answers it carries."""
+
+    flag_over_nine: bool
+    flag_conflict: bool
+    flag_duplicate: bool
+    flag_previous_program: bool
+    screening: Optional[str]
+
+
+_SCREENINGS: dict = {}
+
+
+def screening_not_eligible(raw: Optional[str], edition: Optional[int]) -> bool:
+    """True when the letter's stored screening answers (JSON) settle "not eligible".
+
+    The JSON may hold the outcome itself ({"outcome": "not_eligible"}) or the answers of the
+    screening dialog, which are screened against the case's edition (dialogs.eligibility).
+    """
+    if not raw:
+        return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if "outcome" in data:
+        return data.get("outcome") == NOT_ELIGIBLE
+    answers = data.get("answers", data)
+    key = (raw, edition)
+    if key not in _SCREENINGS:
+        if len(_SCREENINGS) > 10_000:
+            _SCREENINGS.clear()
+        try:
+            _SCREENINGS[key] = screen(answers, edition_for(case_edition=edition)[0]).outcome == NOT_ELIGIBLE
+        except Exception:
+            _SCREENINGS[key] = False
+    return _SCREENINGS[key]
+
+
+def letter_flags(row: FlaggedLetter, edition: Optional[int] = None) -> list[str]:
+    """The names of a letter's flags, in a fixed order (a row with the flag columns and screening)."""
+    found = []
+    if row.flag_over_nine:
+        found.append("over_nine")
+    if row.flag_conflict:
+        found.append("conflict")
+    if row.flag_duplicate:
+        found.append("duplicate")
+    if row.flag_previous_program:
+        found.append("previous_program")
+    if screening_not_eligible(row.screening, edition):
+        found.append("not_eligible")
+    return found
+
 
 
 # What dialogs.main picks up. Building the dialog loads and checks every edition file,

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from datetime import datetime
+from typing import Callable, Iterable, Optional, Sequence, Union
 
+from dialogs.dates import now
+from dialogs.edition import Edition
 from dialogs.i18n import _, N_
 from dialogs.messages import Card, Choice, Message, Text
+from dialogs.repository import Repository, unknown_township_group
 from dialogs.text import command_key, looks_like_question, tidy
 
 MAX_REFUSALS = 3
@@ -43,18 +47,43 @@ class Refused(Exception):
         self.counts = counts
 
 
+@dataclass(frozen=True)
+class Links:
+    """Where the bot's links point and what signs them (from the configuration; see dialogs.letter_doc)."""
+
+    public_url: str = ""
+    secret_key: str = ""
+    channel_secret: str = ""
+    bot_basic_id: str = ""  # the account's @id, for the owners' invite link
+
+
 @dataclass
 class Context:
-    """What a dialog may know: who is talking, their saved values, and services."""
+    """What a dialog may know: who is talking, their saved values, and what it may ask of the bot.
+
+    ``repo`` is storage (None in tests of dialogs that need none); ``edition`` fixes the program
+    edition (a test, a demo) instead of the case's or today's; ``clock`` is the bot's one clock.
+    """
 
     user_id: str
     locale: str = "zh_TW"
     values: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)  # dialog-private (e.g. the case being joined)
-    services: Any = None  # storage facade, edition, etc. (see bot.services)
+    repo: Optional[Repository] = None
+    edition: Optional[Edition] = None
+    links: Links = field(default_factory=Links)
+    clock: Callable[[], datetime] = now
+    township_group: Callable[[str], Optional[int]] = unknown_township_group
 
     def get(self, name: str, default=None):
         return self.values.get(name, default)
+
+    @property
+    def repository(self) -> Repository:
+        """The repository, for a dialog that cannot work without storage."""
+        if self.repo is None:
+            raise RuntimeError("this dialog needs storage: build its Context with repo=")
+        return self.repo
 
 
 Translatable = Union[str, Callable[[Context], str]]
@@ -97,12 +126,12 @@ class Step:
 
     field: str
     question: Translatable
-    validate: Callable[[str, Context], Any] = accept_text
+    validate: Callable[[str, Context], object] = accept_text
     choices: ChoiceSpec = None
     when: Callable[[Context], bool] = always
     not_sure: bool = False  # offer "not sure" (stored as NOT_SURE)
     label: Translatable = ""  # the field's name on the summary card
-    display: Optional[Callable[[Any, Context], str]] = None  # how a stored value is shown
+    display: Optional[Callable[[object, Context], str]] = None  # how a stored value is shown
 
     def choice_list(self, ctx: Context) -> list[Choice]:
         spec = self.choices(ctx) if callable(self.choices) else (self.choices or ())
@@ -111,7 +140,7 @@ class Step:
             options.append(Choice(_("Not sure"), NOT_SURE))
         return options
 
-    def check(self, raw: str, ctx: Context) -> Any:
+    def check(self, raw: str, ctx: Context) -> object:
         """Maps a tapped or typed choice to its value, then validates."""
         options = self.choice_list(ctx)
         if options:
@@ -126,7 +155,7 @@ class Step:
                 return NOT_SURE
         return self.validate(raw, ctx)
 
-    def shown(self, value: Any, ctx: Context) -> str:
+    def shown(self, value: object, ctx: Context) -> str:
         if value == NOT_SURE:
             return _("Not sure")
         if self.display:

@@ -41,9 +41,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Annotated, Any, Iterable, Optional, Union
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from dialogs.i18n import _, current_locale, use_locale
 from dialogs.messages import Choice, Message, Text
@@ -126,6 +127,22 @@ def _en_stem(word: str) -> str:
     return word
 
 
+def _bigrams(text: str) -> list[str]:
+    """Character bigrams of the Chinese runs (single characters too) and the English stems of ``text``."""
+    bigrams: list[str] = []
+    for run in _CJK.findall(text):
+        if len(run) == 1 and run not in _STOP_CHARS:
+            bigrams.append(run)
+        for a, b in zip(run, run[1:]):
+            if a in _STOP_CHARS and b in _STOP_CHARS:
+                continue
+            bigrams.append(a + b)
+    for word in _WORD.findall(text):
+        if word not in _STOPWORDS and not word.startswith("zzc"):
+            bigrams.append(_en_stem(word))
+    return bigrams
+
+
 class Lexicon:
     """jieba (with program terms), OpenCC, the synonym table and the stopwords, built once."""
 
@@ -175,6 +192,14 @@ class Lexicon:
 
     def tokens(self, text: str) -> tuple[list[str], list[str]]:
         """Words (synonyms folded into ``~concept`` tokens) and character bigrams of ``text``."""
+        text = self._prepared(text)
+        words: list[str] = []
+        for piece in self._jieba.cut(text):
+            words.extend(self._word(piece.strip()))
+        return words, _bigrams(text)
+
+    def _prepared(self, text: str) -> str:
+        """Normalised, contractions and patterns applied, Simplified, the lexicon's phrases as placeholders."""
         text = normalise(text).lower()
         text = _CONTRACTIONS.sub(lambda m: " not" if m.group(0) == "n't" else "", text.replace("’", "'"))
         for pattern, repl in _PATTERNS:
@@ -182,36 +207,20 @@ class Lexicon:
         text = self._cc.convert(text)
         for pattern, placeholder in self._phrases:
             text = pattern.sub(placeholder, text)
-        words: list[str] = []
-        for piece in self._jieba.cut(text):
-            piece = piece.strip()
-            if not piece:
-                continue
-            if _CJK.fullmatch(piece):
-                key = piece
-            elif _WORD.fullmatch(piece):
-                key = _en_stem(piece) if not piece.startswith("zzc") else piece
-            else:
-                continue  # punctuation, symbols
-            if piece in _STOPWORDS or key in _STOPWORDS:
-                continue
-            concepts = self._concepts.get(key) or self._concepts.get(piece)
-            if concepts:
-                words.extend("~" + c for c in sorted(concepts))
-            else:
-                words.append(key)
-        bigrams: list[str] = []
-        for run in _CJK.findall(text):
-            if len(run) == 1 and run not in _STOP_CHARS:
-                bigrams.append(run)
-            for a, b in zip(run, run[1:]):
-                if a in _STOP_CHARS and b in _STOP_CHARS:
-                    continue
-                bigrams.append(a + b)
-        for word in _WORD.findall(text):
-            if word not in _STOPWORDS and not word.startswith("zzc"):
-                bigrams.append(_en_stem(word))
-        return words, bigrams
+        return text
+
+    def _word(self, piece: str) -> list[str]:
+        """The tokens of one segmented piece: its concepts, or itself (stemmed); none for stop words."""
+        if _CJK.fullmatch(piece):
+            key = piece
+        elif _WORD.fullmatch(piece):
+            key = _en_stem(piece) if not piece.startswith("zzc") else piece
+        else:
+            return []  # punctuation, symbols, nothing
+        if piece in _STOPWORDS or key in _STOPWORDS:
+            return []
+        concepts = self._concepts.get(key) or self._concepts.get(piece)
+        return ["~" + c for c in sorted(concepts)] if concepts else [key]
 
 
 @functools.lru_cache(maxsize=1)
@@ -224,23 +233,71 @@ def _base_lexicon() -> Lexicon:
 # The knowledge base
 
 
-@dataclass(frozen=True)
-class Topic:
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _citation(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(_("the citation is missing (the paragraph of the guidelines, e.g. \"§伍.三\")"))
+    return value.strip()
+
+
+def _stripped(texts: dict[str, str]) -> dict[str, str]:
+    return {locale: str(text).strip() for locale, text in texts.items()}
+
+
+def _phrasings(value: Any) -> Any:
+    return value or {}
+
+
+Phrasings = Annotated[dict[str, list[Union[str, int]]], BeforeValidator(_phrasings)]
+
+
+class Topic(_Model):
+    """One answer of the knowledge base, with how people ask it and the paragraph it comes from."""
+
     id: str
-    citation: str
-    title: dict
-    answer: dict
-    phrasings: dict
-    stated: bool = True
+    citation: Annotated[str, BeforeValidator(_citation)]
+    title: dict[str, str] = Field(min_length=1)  # button labels, at most 20 characters
+    answer: Annotated[dict[str, str], AfterValidator(_stripped)] = Field(min_length=1)
+    phrasings: Phrasings = {}
+    stated: bool = True  # False: the guidelines do not answer it, the answer says so
     refuse: bool = False  # an out-of-scope anchor: when it matches best, the bot is not sure
     weight: float = 1.0  # prior: the topic people usually mean by a vague question (>1) or rarely (<1)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # the `contact` topic also carries the program office's details (§玖)
+    unit: Optional[dict[str, str]] = None
+    phone: str = ""
+    extensions: tuple[str, ...] = ()
+    fax: str = ""
+    email: str = ""
+    address: Optional[dict[str, str]] = None
+    facebook: str = ""
 
     def title_in(self, locale: str) -> str:
         return self.title.get(locale) or self.title.get("zh_TW", self.id)
 
     def answer_in(self, locale: str) -> str:
         return self.answer.get(locale) or self.answer.get("zh_TW", "")
+
+
+class OutOfScope(_Model):
+    """A subject people also ask that this program does not answer: when it matches best, the bot is not sure."""
+
+    id: str
+    phrasings: Phrasings = {}
+
+
+class KnowledgeBaseFile(_Model):
+    """A faq.yaml: the topics of one edition, the anchors out of scope, and extra synonyms."""
+
+    edition: int
+    source: str = ""
+    popular: list[str] = ["who_is_eligible", "proposal_deadline", "documents_required", "contact"]
+    out_of_scope: list[OutOfScope] = []
+    synonyms: Optional[dict[str, list[str]]] = None
+    terms: list[str] = []
+    topics: list[Topic] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -337,27 +394,15 @@ class KnowledgeBase:
 
     @classmethod
     def from_data(cls, data: dict, source: str = "") -> "KnowledgeBase":
+        """The knowledge base of a faq.yaml's data; raises pydantic's ValidationError naming each problem."""
+        found = KnowledgeBaseFile.model_validate(data)
         lexicon = _base_lexicon()
-        if data.get("synonyms") or data.get("terms"):
-            lexicon.add(data.get("terms") or [], data.get("synonyms") or {})
-        topics = []
-        known = {"id", "citation", "title", "answer", "phrasings", "stated", "weight", "refuse"}
-        for raw in data.get("topics") or []:
-            topics.append(Topic(
-                id=str(raw["id"]),
-                citation=str(raw["citation"]),
-                title=dict(raw["title"]),
-                answer={k: str(v).strip() for k, v in dict(raw["answer"]).items()},
-                phrasings=dict(raw.get("phrasings") or {}),
-                stated=bool(raw.get("stated", True)),
-                weight=float(raw.get("weight", 1.0)),
-                extra={k: v for k, v in raw.items() if k not in known},
-            ))
-        for raw in data.get("out_of_scope") or []:
-            topics.append(Topic(id=str(raw["id"]), citation="", title={}, answer={},
-                                phrasings=dict(raw.get("phrasings") or {}), refuse=True))
-        popular = data.get("popular") or ["who_is_eligible", "proposal_deadline", "documents_required", "contact"]
-        return cls(topics, lexicon, popular, source)
+        if found.synonyms or found.terms:
+            lexicon.add(found.terms, found.synonyms)
+        topics = list(found.topics) + [Topic.model_construct(id=o.id, citation="", title={}, answer={},
+                                                              phrasings=o.phrasings, refuse=True)
+                                       for o in found.out_of_scope]
+        return cls(topics, lexicon, found.popular, source)
 
     # -- lookup ----------------------------------------------------------------------------------
     def topic(self, topic_id: str) -> Optional[Topic]:
@@ -375,9 +420,9 @@ class KnowledgeBase:
         if topic is None:
             raise KeyError("the knowledge base has no `contact` topic")
         return Contact(
-            phone=str(topic.extra.get("phone", "")),
-            email=str(topic.extra.get("email", "")),
-            extensions=tuple(str(e) for e in topic.extra.get("extensions") or ()),
+            phone=topic.phone,
+            email=topic.email,
+            extensions=topic.extensions,
             citation=topic.citation,
         )
 

@@ -22,20 +22,23 @@ import re
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
-from dialogs import townships
+from common import letters as vocabulary
+from common import townships
+from dialogs.data_rights import CONSENT, NOTICE_VERSION
 from dialogs.edition import Edition, cite, edition_for
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_, current_locale
 from dialogs.letter_doc import letter_url, national_phone, undertakings_json
+from dialogs.letter_view import LETTER, letter_card, letter_rows, list_join, show_employees
 from dialogs.messages import Card, Choice, Link, Message, Text
+from dialogs.repository import CaseRecord, LetterRecord
 from dialogs.text import command_key, tidy
 from dialogs.validators import (EMPLOYEES_LIMIT, display_county, display_phone, display_town, validate_address,
                                 validate_business_number, validate_company_name, validate_county, validate_email,
                                 validate_employees, validate_mobile, validate_person_name, validate_phone,
                                 validate_town)
-from storage import letters as store
 
-NAME = "letter"
+NAME = LETTER
 CHANGE = "letter_change"
 WITHDRAW = "letter_withdraw"
 
@@ -62,23 +65,14 @@ _TYPE_WORDS = {
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-def _db(ctx: Context):
-    return ctx.services.db
-
-
-def _config(ctx: Context):
-    return ctx.services.config
-
-
-def _case(ctx: Context) -> Optional[store.Case]:
+def _case(ctx: Context) -> Optional[CaseRecord]:
     case_id = (ctx.data or {}).get("case_id")
     if not case_id:
         return None
-    with _db(ctx).session() as s:
-        return s.get(store.Case, int(case_id))
+    return ctx.repository.case(int(case_id))
 
 
-def edition_of(case) -> Edition:
+def edition_of(case: Optional[CaseRecord]) -> Edition:
     return edition_for(case_edition=case.edition if case is not None else None)[0]
 
 
@@ -90,7 +84,7 @@ def _case_edition(ctx: Context) -> Edition:
 
 
 def _looks_like_code(text: str) -> bool:
-    return store.canonical_code(text) is not None or bool(re.match(r"^\s*(?:加入|join)\s*[PJ]\s*-", text, re.I))
+    return vocabulary.canonical_code(text) is not None or bool(re.match(r"^\s*(?:加入|join)\s*[PJ]\s*-", text, re.I))
 
 
 _BUTTON_DATA = re.compile(r"^(?:change|fix|fill|withdraw):", re.IGNORECASE)
@@ -121,11 +115,6 @@ def _short_text(raw: str, ctx: Context) -> str:
     return text
 
 
-def list_join(items) -> str:
-    """Items as a list in the reader's language: 甲、乙 / A, B."""
-    return (", " if current_locale() == "en" else "、").join(items)
-
-
 def _page(items: list[Choice], page: int) -> list[Choice]:
     if len(items) <= 13:
         return items
@@ -139,14 +128,12 @@ def _known(ctx: Context, field: str):
     if field in ctx.values:
         return ctx.values[field]
     letter_id = (ctx.data or {}).get("letter_id")
-    if letter_id:
-        with _db(ctx).session() as s:
-            letter = s.get(store.Letter, int(letter_id))
-            if letter is not None:
-                if field == "phone":
-                    return {"e164": letter.phone, "extension": letter.phone_ext or ""}
-                return getattr(letter, field, None)
-    return None
+    letter = ctx.repository.letter(int(letter_id)) if letter_id else None
+    if letter is None:
+        return None
+    if field == "phone":
+        return {"e164": letter.phone, "extension": letter.phone_ext or ""}
+    return getattr(letter, field, None)
 
 
 # -- warnings (said once, before the next question) --------------------------------------------------
@@ -162,7 +149,7 @@ def _warnings(ctx: Context) -> list[tuple[str, str]]:
 
 def over_nine_warning(employees: int, ctx: Context) -> str:
     edition = _case_edition(ctx)
-    case_type = (ctx.data or {}).get("case_type") or store.POPULARIZATION
+    case_type = (ctx.data or {}).get("case_type") or vocabulary.POPULARIZATION
     kind = edition.case_types.get(case_type)
     citation = (kind.over_nine_citation if kind else "") or edition.eligibility.employee_citation
     if kind is not None and kind.over_nine_max > 0:
@@ -314,19 +301,11 @@ def _show_mobile(value, ctx=None) -> str:
     return national_phone(value)
 
 
-def _show_employees(value, ctx=None) -> str:
-    text = _("{count} people").format(count=value)
-    if isinstance(value, int) and value > EMPLOYEES_LIMIT:
-        text += " ⚠ " + _("more than 9: to be reviewed{cite}").format(cite=cite("§叁 輔導對象"))
-    return text
-
-
 def _show_agreed(value, ctx=None) -> str:
     return _("Agreed")
 
 
 TYPE_CHOICES = (Choice(N_("Company/commercial"), "1"), Choice(N_("Tax-registered only"), "2"))
-TYPE_NAMES = {1: N_("Company or commercial registration (公司/商業登記)"), 2: N_("Tax registration only (稅籍登記)")}
 PROGRAM_CHOICES = (Choice(N_("No"), NONE), Choice(N_("Yes"), YES))
 AGREE_CHOICES = (Choice(N_("I agree"), AGREE),)
 
@@ -358,7 +337,7 @@ STEPS = [
     Step("company_type", _q(N_("How is the enterprise registered?")), _company_type, choices=TYPE_CHOICES,
          label=N_("Type of enterprise")),
     Step("employees", _q(N_("How many employees does it have (員工人數)?")), _not_a_code(_employees),
-         label=N_("Employees"), display=_show_employees),
+         label=N_("Employees"), display=show_employees),
     Step("county", _q(N_("Where is it? Choose the county or city, or type it (for example 臺北市大安區).")),
          _county, choices=_county_choices, label=N_("County or city"), display=display_county),
     Step("town", _ask(_town_question), _town, choices=_town_choices, label=N_("Township or district"),
@@ -407,7 +386,7 @@ CHANGE_GROUPS = {
 
 
 # -- the dialog's intro and finish ------------------------------------------------------------------------
-def case_card(case: store.Case) -> Card:
+def case_card(case: CaseRecord) -> Card:
     """附件二 二: the case's part of the letter, shown from the case."""
     edition = edition_of(case)
     kind = edition.case_types.get(case.case_type)
@@ -436,39 +415,27 @@ def _intro(ctx: Context) -> list[Message]:
         "If you leave, I keep your answers and we go on where you stopped."))]
 
 
-def _apply_values(letter: store.Letter, values: dict) -> list[str]:
-    """Writes dialog answers onto the letter; returns the names of the columns that changed."""
-    changed = []
-
-    def put(column, value):
-        if getattr(letter, column) != value:
-            setattr(letter, column, value)
-            changed.append(column)
-
+def letter_columns(values: dict) -> dict[str, object]:
+    """The letter's columns for the dialog's answers (the undertakings are recorded apart)."""
+    columns: dict[str, object] = {}
     for field, value in values.items():
         if field == "company_type":
-            put("company_type", int(value))
-        elif field == "county":
-            put("county_code", value)
-        elif field == "town":
-            put("town_code", value)
+            columns["company_type"] = int(value)
+        elif field in ("county", "town"):
+            columns[f"{field}_code"] = value
         elif field == "other_programs":
-            put("other_programs", value == YES)
+            columns["other_programs"] = value == YES
             if value != YES:
-                put("other_program_names", None)
+                columns["other_program_names"] = None
         elif field == "phone":
-            put("phone", value.get("e164"))
-            put("phone_ext", value.get("extension") or None)
-        elif field.startswith("undertaking_"):
-            continue
-        else:
-            put(field, value)
-    letter.flag_over_nine = (letter.employees or 0) > EMPLOYEES_LIMIT
-    letter.flag_conflict = bool(letter.other_programs)
-    return changed
+            columns["phone"] = value.get("e164")
+            columns["phone_ext"] = value.get("extension") or None
+        elif not field.startswith("undertaking_"):
+            columns[field] = value
+    return columns
 
 
-def own_flag_messages(letter: store.Letter, programs: list[str], review: bool = True) -> list[str]:
+def own_flag_messages(letter: LetterRecord, programs: list[str], review: bool = True) -> list[str]:
     """What the owner is told about their own letter's flags (never about other letters)."""
     lines = []
     if letter.flag_duplicate:
@@ -487,43 +454,26 @@ def own_flag_messages(letter: store.Letter, programs: list[str], review: bool = 
     return lines
 
 
-def download_link(ctx: Context, letter: store.Letter, case: store.Case) -> Link:
+def download_link(ctx: Context, letter: LetterRecord, case: CaseRecord) -> Link:
     return Link(_("Your letter of intent, filled in, as a Word document. Print it, sign it and stamp it with the "
                   "company seals (公司大小章), then give it to {proposer}. The link works for 7 days; type "
                   "我的意向書 for a new one.").format(proposer=case.proposer_name),
-                _("Download the letter"), letter_url(_config(ctx), letter.id, letter.version))
+                _("Download the letter"), letter_url(ctx.links, letter.id, letter.version))
 
 
 def _submit(ctx: Context) -> Outcome:
-    from dialogs.data_rights import NOTICE_VERSION
-
+    repo = ctx.repository
     case = _case(ctx)
     if case is None:
         return Outcome([Text(_("This case is no longer open. Please ask the proposer for a new code."))])
-    now = datetime.now(timezone.utc)
-    with _db(ctx).session() as s:
-        if not store.has_consent(s, ctx.user_id, NOTICE_VERSION):
-            return Outcome([Text(_("Your consent to the personal-data notice is missing, so I cannot send the "
-                                   "letter. Please send the case's code again to read the notice."))])
-        store.add_member(s, case.id, ctx.user_id, store.OWNER)
-        letter = store.ensure_draft(s, case.id, ctx.user_id)
-        old_number = letter.business_number
-        store.snapshot(s, letter)
-        _apply_values(letter, ctx.values)
-        letter.undertakings = undertakings_json()
-        letter.undertakings_at = now
-        letter.screening = store.latest_screening(s, ctx.user_id) or letter.screening  # 資格檢查 goes with it
-        letter.status = store.SUBMITTED
-        letter.version = (letter.version or 0) + 1
-        letter.submitted_at = now
-        letter.withdrawn_at = None
-        s.flush()
-        store.refresh_flags(s, [old_number, letter.business_number])
-        programs = store.in_previous_programs(s, letter.business_number)
-        s.flush()
-        s.refresh(letter)
-    _db(ctx).audit("owner", "letter.submitted", f"letter:{letter.id}", case=case.id, version=letter.version,
-                   flags=letter.flags)
+    if not repo.has_consent(ctx.user_id, NOTICE_VERSION):
+        return Outcome([Text(_("Your consent to the personal-data notice is missing, so I cannot send the "
+                               "letter. Please send the case's code again to read the notice."))])
+    saved = repo.submit_letter(case.id, ctx.user_id, letter_columns(ctx.values), undertakings_json(),
+                               datetime.now(timezone.utc), EMPLOYEES_LIMIT)
+    letter, programs = saved.letter, saved.previous_programs
+    repo.audit("owner", "letter.submitted", f"letter:{letter.id}", case=case.id, version=letter.version,
+               flags=letter.flags)
     messages: list[Message] = [Text(_("Thank you! Your letter of intent for 「{plan}」 has been sent to {proposer} "
                                       "and the program office.").format(plan=case.plan_name,
                                                                         proposer=case.proposer_name))]
@@ -540,54 +490,8 @@ def letter_dialog() -> Dialog:
 
 
 # -- after sending: show, correct, withdraw -----------------------------------------------------------------
-def letter_rows(letter: store.Letter) -> list[tuple[str, str, Optional[str]]]:
-    """(label, shown value, field to change or None) for every field of a letter."""
-    type_name = _(TYPE_NAMES[letter.company_type]) if letter.company_type in TYPE_NAMES else ""
-    programs = (_("Yes") + (f": {letter.other_program_names}" if letter.other_program_names else "")
-                if letter.other_programs else (_("No") if letter.other_programs is not None else ""))
-    return [
-        (_("Enterprise name"), letter.company_name or "", "company_name"),
-        (_("Business number"), letter.business_number or "", "business_number"),
-        (_("Type of enterprise"), type_name, "company_type"),
-        (_("Employees"), _show_employees(letter.employees) if letter.employees is not None else "", "employees"),
-        (_("Location"), display_county(letter.county_code) + display_town(letter.town_code), "county"),
-        (_("Main services or products"), letter.products or "", "products"),
-        (_("Other government programs this year"), programs, "other_programs"),
-        (_("Contact person"), letter.contact_name or "", "contact_name"),
-        (_("Mobile"), national_phone(letter.mobile), "mobile"),
-        (_("Phone"), national_phone(letter.phone, letter.phone_ext), "phone"),
-        (_("E-mail"), letter.email or "", "email"),
-        (_("Representative"), letter.representative or "", "representative"),
-        (_("Address"), letter.address or "", "address"),
-    ]
-
-
-STATUS_NAMES = {store.DRAFT: N_("not sent yet"), store.SUBMITTED: N_("sent"), store.WITHDRAWN: N_("withdrawn")}
-
-
-def letter_card(letter: store.Letter, case: store.Case, changeable: bool = True) -> Card:
-    rows = [(_("Status"), _("{status}, version {version}").format(status=_(STATUS_NAMES[letter.status]),
-                                                                    version=letter.version))]
-    actions: list[Optional[Choice]] = [None]
-    for label, value, field in letter_rows(letter):
-        rows.append((label, value or "—"))
-        actions.append(Choice(_("Change"), f"fix:{field}:{letter.id}") if changeable else None)
-    if letter.flags:
-        rows.append((_("Marked for review"), list_join(_(FLAG_NAMES[f]) for f in letter.flags)))
-        actions.append(None)
-    buttons = (Choice(_("Withdraw the letter"), f"withdraw:{letter.id}"),) if changeable else ()
-    return Card(title=_("Letter of intent for 「{plan}」").format(plan=case.plan_name), rows=tuple(rows),
-                row_actions=tuple(actions) if changeable else (), actions=buttons,
-                footer=_("Tap Change beside a field to correct it.") if changeable else "")
-
-
-FLAG_NAMES = {"over_nine": N_("more than 9 employees"), "conflict": N_("another program this year"),
-              "previous_program": N_("on a previous-program list"), "duplicate": N_("same business number elsewhere")}
-
-
 def letters_messages(ctx: Context, intro: str = "") -> list[Message]:
-    with _db(ctx).session() as s:
-        found = store.letters_of_user(s, ctx.user_id)
+    found = ctx.repository.letters_of_user(ctx.user_id)
     if not found:
         return [Text(_("You have no letter of intent yet. To start one, send the code your proposer gave you "
                        "(it looks like J-7KQ4M-XR2PT)."))]
@@ -595,10 +499,10 @@ def letters_messages(ctx: Context, intro: str = "") -> list[Message]:
     for letter, case in found:
         if len(messages) >= 4:  # LINE takes at most 5 messages in one answer
             break
-        if letter.status == store.SUBMITTED:
+        if letter.status == vocabulary.SUBMITTED:
             messages.append(letter_card(letter, case))
             messages.append(download_link(ctx, letter, case))
-        elif letter.status == store.WITHDRAWN:
+        elif letter.status == vocabulary.WITHDRAWN:
             messages.append(Text(_("Your letter for 「{plan}」 was withdrawn.").format(plan=case.plan_name),
                                  (Choice(_("Send it again"), f"fill:{case.id}"),)))
         else:
@@ -612,19 +516,18 @@ def _my_letter(ctx: Context, text: str) -> Outcome:
 
 
 def _correct(ctx: Context, text: str) -> Outcome:
-    with _db(ctx).session() as s:
-        sent = [pair for pair in store.letters_of_user(s, ctx.user_id) if pair[0].status == store.SUBMITTED]
+    sent = [pair for pair in ctx.repository.letters_of_user(ctx.user_id) if pair[0].status == vocabulary.SUBMITTED]
     if not sent:
         return Outcome(letters_messages(ctx))
     return Outcome(letters_messages(ctx, _("Which field do you want to correct? Tap Change beside it.")))
 
 
-def _owned_letter(ctx: Context, letter_id: int, status: Optional[str] = store.SUBMITTED):
-    with _db(ctx).session() as s:
-        letter = s.get(store.Letter, letter_id)
-        if letter is None or letter.user_id != ctx.user_id or (status and letter.status != status):
-            return None, None
-        return letter, s.get(store.Case, letter.case_id)
+def _owned_letter(ctx: Context, letter_id: int, status: Optional[str] = vocabulary.SUBMITTED
+                  ) -> tuple[Optional[LetterRecord], Optional[CaseRecord]]:
+    letter = ctx.repository.letter(letter_id)
+    if letter is None or letter.user_id != ctx.user_id or (status and letter.status != status):
+        return None, None
+    return letter, ctx.repository.case(letter.case_id)
 
 
 def _fix(ctx: Context, text: str) -> Outcome:
@@ -638,19 +541,15 @@ def _fix(ctx: Context, text: str) -> Outcome:
 
 
 def _fill(ctx: Context, text: str) -> Outcome:
-    from dialogs.data_rights import NOTICE_VERSION
-
     match = re.search(r"(\d+)", text)
-    with _db(ctx).session() as s:
-        pairs = store.letters_of_user(s, ctx.user_id)
-        open_ = [(letter, case) for letter, case in pairs if letter.status != store.SUBMITTED
-                 and (match is None or case.id == int(match.group(1)))]
-        consented = store.has_consent(s, ctx.user_id, NOTICE_VERSION)
+    open_ = [(letter, case) for letter, case in ctx.repository.letters_of_user(ctx.user_id)
+             if letter.status != vocabulary.SUBMITTED and (match is None or case.id == int(match.group(1)))]
+    consented = ctx.repository.has_consent(ctx.user_id, NOTICE_VERSION)
     if not open_:
         return Outcome(letters_messages(ctx))
     letter, case = open_[0]
     if not consented:
-        return Outcome(start="consent", data={"case_id": case.id})
+        return Outcome(start=CONSENT, data={"case_id": case.id})
     return Outcome(start=NAME, data={"case_id": case.id})
 
 
@@ -682,24 +581,14 @@ def _change_intro(ctx: Context) -> list[Message]:
 
 def _change_finish(ctx: Context) -> Outcome:
     letter, case = _owned_letter(ctx, int(ctx.data["letter_id"]))
-    if letter is None:
+    if letter is None or case is None:
         return Outcome([Text(_("That letter cannot be changed now. Type 我的意向書 to see your letters."))])
-    with _db(ctx).session() as s:
-        letter = s.get(store.Letter, letter.id)
-        old_number = letter.business_number
-        store.snapshot(s, letter)  # the old version keeps the values before the change
-        changed = _apply_values(letter, dict(ctx.values))
-        if not changed:
-            s.rollback()
-            return Outcome([Text(_("That is what your letter already says; nothing changed."))])
-        letter.version += 1
-        s.flush()
-        store.refresh_flags(s, [old_number, letter.business_number])
-        programs = store.in_previous_programs(s, letter.business_number)
-        s.flush()
-        s.refresh(letter)
-    _db(ctx).audit("owner", "letter.corrected", f"letter:{letter.id}", case=case.id, version=letter.version,
-                   fields=changed, flags=letter.flags)
+    saved = ctx.repository.correct_letter(letter.id, letter_columns(ctx.values), EMPLOYEES_LIMIT)
+    if not saved.changed:
+        return Outcome([Text(_("That is what your letter already says; nothing changed."))])
+    letter, programs = saved.letter, saved.previous_programs
+    ctx.repository.audit("owner", "letter.corrected", f"letter:{letter.id}", case=case.id, version=letter.version,
+                         fields=saved.changed, flags=letter.flags)
     messages: list[Message] = [Text(_("Corrected. Your letter is now version {version}; the proposer and the "
                                       "program office see the new version.").format(version=letter.version))]
     warnings = [w for key, w in _warnings(ctx) if key not in (ctx.data.get("warned") or [])]
@@ -716,9 +605,8 @@ def change_dialog() -> Dialog:
 
 def _withdraw(ctx: Context, text: str) -> Outcome:
     match = re.search(r"(\d+)", text)
-    with _db(ctx).session() as s:
-        sent = [(letter, case) for letter, case in store.letters_of_user(s, ctx.user_id)
-                if letter.status == store.SUBMITTED and (match is None or letter.id == int(match.group(1)))]
+    sent = [(letter, case) for letter, case in ctx.repository.letters_of_user(ctx.user_id)
+            if letter.status == vocabulary.SUBMITTED and (match is None or letter.id == int(match.group(1)))]
     if not sent:
         return Outcome([Text(_("You have no sent letter of intent to withdraw."))])
     if len(sent) > 1:
@@ -747,15 +635,10 @@ def _withdraw_finish(ctx: Context) -> Outcome:
     if ctx.values.get("confirm") != "withdraw":
         return Outcome([Text(_("Your letter stays as it is."))])
     letter, case = _owned_letter(ctx, int(ctx.data["letter_id"]))
-    if letter is None:
+    if letter is None or case is None:
         return Outcome([Text(_("You have no sent letter of intent to withdraw."))])
-    with _db(ctx).session() as s:
-        row = s.get(store.Letter, letter.id)
-        row.status = store.WITHDRAWN
-        row.withdrawn_at = datetime.now(timezone.utc)
-        s.flush()
-        store.refresh_flags(s, [row.business_number])
-    _db(ctx).audit("owner", "letter.withdrawn", f"letter:{letter.id}", case=case.id, version=letter.version)
+    ctx.repository.withdraw_letter(letter.id, datetime.now(timezone.utc))
+    ctx.repository.audit("owner", "letter.withdrawn", f"letter:{letter.id}", case=case.id, version=letter.version)
     return Outcome([Text(_("Your letter of intent for 「{plan}」 was withdrawn. To send one again, send the "
                            "case's code or type 我的意向書.").format(plan=case.plan_name))])
 

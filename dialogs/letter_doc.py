@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Optional, Protocol
 from urllib.parse import quote
 
 from itsdangerous import URLSafeTimedSerializer
 
-from dialogs import townships
+from common import townships
 from dialogs.dates import TAIPEI, roc_year
 from dialogs.validators import display_phone
 
@@ -58,37 +58,45 @@ STATEMENT = (
 
 
 # -- links ------------------------------------------------------------------------------------
-def _secret(config) -> str:
+class LinkSecrets(Protocol):
+    """What signs the links and where they point: bot.config.Config, or the dialogs' Context.links."""
+
+    secret_key: str
+    channel_secret: str
+    public_url: str
+
+
+def _secret(config: LinkSecrets) -> str:
     """The signing key: GONGHAO_SECRET_KEY (required in production), else a development fallback."""
     return config.secret_key or config.channel_secret or "gonghao-development-only"
 
 
-def public_base(config) -> str:
+def public_base(config: LinkSecrets) -> str:
     return (config.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
-def letter_token(config, letter_id: int, version: int) -> str:
+def letter_token(config: LinkSecrets, letter_id: int, version: int) -> str:
     return URLSafeTimedSerializer(_secret(config), salt=_LETTER_SALT).dumps({"l": letter_id, "v": version})
 
 
-def read_letter_token(config, token: str, max_age: int = LINK_MAX_AGE) -> dict:
+def read_letter_token(config: LinkSecrets, token: str, max_age: int = LINK_MAX_AGE) -> dict:
     """The letter a token names; raises itsdangerous' SignatureExpired or BadSignature."""
     return URLSafeTimedSerializer(_secret(config), salt=_LETTER_SALT).loads(token, max_age=max_age)
 
 
-def letter_url(config, letter_id: int, version: int) -> str:
+def letter_url(config: LinkSecrets, letter_id: int, version: int) -> str:
     return f"{public_base(config)}/d/letter/{letter_token(config, letter_id, version)}"
 
 
-def invite_token(config, case_id: int, code: str) -> str:
+def invite_token(config: LinkSecrets, case_id: int, code: str) -> str:
     return URLSafeTimedSerializer(_secret(config), salt=_INVITE_SALT).dumps({"c": case_id, "k": code})
 
 
-def read_invite_token(config, token: str, max_age: int = INVITE_MAX_AGE) -> dict:
+def read_invite_token(config: LinkSecrets, token: str, max_age: int = INVITE_MAX_AGE) -> dict:
     return URLSafeTimedSerializer(_secret(config), salt=_INVITE_SALT).loads(token, max_age=max_age)
 
 
-def invite_qr_url(config, case_id: int, code: str) -> str:
+def invite_qr_url(config: LinkSecrets, case_id: int, code: str) -> str:
     return f"{public_base(config)}/d/invite/{invite_token(config, case_id, code)}.png"
 
 
@@ -134,62 +142,64 @@ def roc_date(moment: Optional[datetime]) -> tuple[str, str, str]:
 
 
 # -- the document ---------------------------------------------------------------------------------
-def build_docx(case, letter, tool_deadline: str = "112/7/31", consent_at: Optional[datetime] = None,
-               notice_version: str = "") -> bytes:
-    """The filled 附件二 of ``letter`` in ``case`` as .docx bytes."""
-    from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml.ns import qn
-    from docx.shared import Cm, Pt
+class _Writer:
+    """A Word document with the form's styles, and the two things it is made of: paragraphs and table cells."""
 
-    doc = Document()
-    section = doc.sections[0]
-    section.page_height, section.page_width = Cm(29.7), Cm(21.0)  # A4
-    section.left_margin = section.right_margin = Cm(2.0)
-    section.top_margin = section.bottom_margin = Cm(1.8)
-    normal = doc.styles["Normal"]
-    normal.font.size = Pt(12)
-    normal.font.name = "Times New Roman"
-    normal.element.rPr.rFonts.set(qn("w:eastAsia"), "標楷體")
+    def __init__(self):
+        from docx import Document
+        from docx.enum.table import WD_TABLE_ALIGNMENT
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        from docx.oxml.ns import qn
+        from docx.shared import Cm, Pt
 
-    def para(text: str = "", bold: bool = False, size: Optional[int] = None, align=None, space_after: int = 4):
-        p = doc.add_paragraph()
+        self.Cm, self.Pt, self.center, self.right = Cm, Pt, WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.RIGHT
+        self.table_center = WD_TABLE_ALIGNMENT.CENTER
+        self.doc = Document()
+        section = self.doc.sections[0]
+        section.page_height, section.page_width = Cm(29.7), Cm(21.0)  # A4
+        section.left_margin = section.right_margin = Cm(2.0)
+        section.top_margin = section.bottom_margin = Cm(1.8)
+        normal = self.doc.styles["Normal"]
+        normal.font.size = Pt(12)
+        normal.font.name = "Times New Roman"
+        normal.element.rPr.rFonts.set(qn("w:eastAsia"), "標楷體")
+
+    def para(self, text: str = "", bold: bool = False, size: Optional[int] = None, align=None, space_after: int = 4):
+        p = self.doc.add_paragraph()
         run = p.add_run(text)
         run.bold = bold
         if size:
-            run.font.size = Pt(size)
+            run.font.size = self.Pt(size)
         if align is not None:
             p.alignment = align
-        p.paragraph_format.space_after = Pt(space_after)
+        p.paragraph_format.space_after = self.Pt(space_after)
         return p
 
+    def table(self, rows: int, cols: int):
+        table = self.doc.add_table(rows=rows, cols=cols)
+        table.style = "Table Grid"
+        table.alignment = self.table_center
+        return table
+
+    @staticmethod
     def cell(table, row: int, col: int, text: str, bold: bool = False, merge_to: Optional[int] = None):
         target = table.cell(row, col)
         if merge_to is not None:
             target = target.merge(table.cell(row, merge_to))
         target.text = ""
-        lines = str(text or "").split("\n")
         p = target.paragraphs[0]
-        for i, line in enumerate(lines):
+        for i, line in enumerate(str(text or "").split("\n")):
             if i:
                 p = target.add_paragraph()
-            run = p.add_run(line)
-            run.bold = bold
+            p.add_run(line).bold = bold
         return target
 
-    year = case.edition
-    para("附件二", size=10, align=WD_ALIGN_PARAGRAPH.RIGHT)
-    para(f"{year} 年推動企業數位共好計畫-「{case.plan_name}」", bold=True, size=16, align=WD_ALIGN_PARAGRAPH.CENTER,
-         space_after=0)
-    para("企業合作意向書", bold=True, size=16, align=WD_ALIGN_PARAGRAPH.CENTER, space_after=10)
-    para(PREAMBLE.format(proposer=case.proposer_name))
 
-    # 一、企業基本資料
-    para("一、 企業基本資料：", bold=True)
-    t = doc.add_table(rows=8, cols=6)
-    t.style = "Table Grid"
-    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+def _enterprise_part(w: _Writer, case, letter) -> None:
+    """一、企業基本資料, with the roster row of 附件一 柒.1 (預定輔導企業彙總表)."""
+    w.para("一、 企業基本資料：", bold=True)
+    t = w.table(8, 6)
+    cell = w.cell
     cell(t, 0, 0, "企業名稱", bold=True)
     cell(t, 0, 1, letter.company_name, merge_to=3)
     cell(t, 0, 4, "統一編號", bold=True)
@@ -208,27 +218,25 @@ def build_docx(case, letter, tool_deadline: str = "112/7/31", consent_at: Option
     cell(t, 3, 5, national_phone(letter.phone, letter.phone_ext))
     cell(t, 4, 0, "E-mail", bold=True)
     cell(t, 4, 1, letter.email, merge_to=5)
-    # the roster row of 附件一 柒.1 (預定輔導企業彙總表)
     cell(t, 5, 0, "所在地(縣市/鄉鎮)", bold=True)
     county = townships.county(letter.county_code or "")
     town = townships.town(letter.town_code or "")
     cell(t, 5, 1, f"{county.name if county else ''}/{town.name if town else ''}", merge_to=5)
     cell(t, 6, 0, "主要服務/產品", bold=True)
     cell(t, 6, 1, letter.products, merge_to=5)
-    cell(t, 7, 0, f"{year}年是否參與/申請政府相關輔導/補助計畫", bold=True)
-    if letter.other_programs:
-        other = f"■是：{letter.other_program_names or ''}    □否"
-    else:
-        other = "□是：    ■否"
+    cell(t, 7, 0, f"{case.edition}年是否參與/申請政府相關輔導/補助計畫", bold=True)
+    other = f"■是：{letter.other_program_names or ''}    □否" if letter.other_programs else "□是：    ■否"
     cell(t, 7, 1, other, merge_to=5)
+    _widths(t, [w.Cm(x) for x in (3.4, 3.5, 1.8, 2.9, 2.3, 3.1)])
 
-    # 二、解決方案 (from the case)
-    para("")
-    para(f"二、 同意接受推動企業數位共好計畫輔導，並最遲於 {tool_deadline} 完成導入以下雲端服務解決方案、"
-         "數位應用工具及輔導內容：", bold=True)
-    s = doc.add_table(rows=6, cols=2)
-    s.style = "Table Grid"
-    s.alignment = WD_TABLE_ALIGNMENT.CENTER
+
+def _solution_part(w: _Writer, case, tool_deadline: str) -> None:
+    """二、the solution, from the case."""
+    w.para("")
+    w.para(f"二、 同意接受推動企業數位共好計畫輔導，並最遲於 {tool_deadline} 完成導入以下雲端服務解決方案、"
+           "數位應用工具及輔導內容：", bold=True)
+    s = w.table(6, 2)
+    cell = w.cell
     cell(s, 0, 0, f"雲端服務解決方案-{case.vendor_name}", bold=True, merge_to=1)
     cell(s, 1, 0, "方案名稱", bold=True)
     cell(s, 1, 1, case.solution_name)
@@ -242,31 +250,32 @@ def build_docx(case, letter, tool_deadline: str = "112/7/31", consent_at: Option
     cell(s, 4, 0, "計畫其他輔導內容", bold=True, merge_to=1)
     cell(s, 5, 0, "內容", bold=True)
     cell(s, 5, 1, case.other_content)
-    _widths(t, [Cm(w) for w in (3.4, 3.5, 1.8, 2.9, 2.3, 3.1)])
-    _widths(s, [Cm(3.4), Cm(13.6)])
+    _widths(s, [w.Cm(3.4), w.Cm(13.6)])
 
-    # 三–六
-    para("")
+
+def _undertakings_and_statement(w: _Writer, consent_at: Optional[datetime], notice_version: str) -> None:
+    """三–六, and 七 the personal-data statement, with when the owner agreed to it in the chat."""
+    w.para("")
     for number, text in UNDERTAKINGS.items():
-        para(f"{number}、 {text}")
-
-    # 七
-    para("七、 個人資料蒐集與利用聲明", bold=True)
+        w.para(f"{number}、 {text}")
+    w.para("七、 個人資料蒐集與利用聲明", bold=True)
     for line in STATEMENT:
-        para(line, size=11, space_after=2)
+        w.para(line, size=11, space_after=2)
     if consent_at is not None:
         y, m, d = roc_date(consent_at)
         local = (consent_at if consent_at.tzinfo else consent_at.replace(tzinfo=timezone.utc)).astimezone(TAIPEI)
-        para(f"（本人已於中華民國 {y} 年 {m} 月 {d} 日 {local:%H:%M} 在 LINE 對話中閱讀並同意本聲明"
-             + (f"，聲明版本 {notice_version}" if notice_version else "") + "。）", size=10)
+        w.para(f"（本人已於中華民國 {y} 年 {m} 月 {d} 日 {local:%H:%M} 在 LINE 對話中閱讀並同意本聲明"
+               + (f"，聲明版本 {notice_version}" if notice_version else "") + "。）", size=10)
 
-    # the signature block
-    para("")
-    para("立約人用印並同意本企業合作意向書以上規定並會遵守之：", bold=True)
-    sig = doc.add_table(rows=1, cols=2)
-    sig.alignment = WD_TABLE_ALIGNMENT.CENTER
+
+def _signature(w: _Writer, letter) -> None:
+    """The signature block, with a box for the company seals (公司大小章), and the date."""
+    w.para("")
+    w.para("立約人用印並同意本企業合作意向書以上規定並會遵守之：", bold=True)
+    sig = w.doc.add_table(rows=1, cols=2)
+    sig.alignment = w.table_center
     left = sig.cell(0, 0)
-    left.width = Cm(10)
+    left.width = w.Cm(10)
     left.text = ""
     lines = [f"公司名稱：{letter.company_name or ''}", f"代表人：{letter.representative or ''}",
              f"電  話：{national_phone(letter.phone, letter.phone_ext)}", f"地  址：{letter.address or ''}",
@@ -274,18 +283,32 @@ def build_docx(case, letter, tool_deadline: str = "112/7/31", consent_at: Option
     for i, line in enumerate(lines):
         p = left.paragraphs[0] if i == 0 else left.add_paragraph()
         p.add_run(line)
-        p.paragraph_format.space_after = Pt(8)
+        p.paragraph_format.space_after = w.Pt(8)
     stamp = sig.cell(0, 1)
-    stamp.width = Cm(7)
+    stamp.width = w.Cm(7)
     stamp.text = ""
-    stamp.paragraphs[0].add_run("公司大小章").font.size = Pt(10)
+    stamp.paragraphs[0].add_run("公司大小章").font.size = w.Pt(10)
     _box(stamp)
-    _row_height(sig.rows[0], Cm(6))
-
+    _row_height(sig.rows[0], w.Cm(6))
     y, m, d = roc_date(letter.submitted_at)
-    para("")
-    para(f"中華民國 {y or '    '} 年 {m or '    '} 月 {d or '    '} 日", align=WD_ALIGN_PARAGRAPH.CENTER)
+    w.para("")
+    w.para(f"中華民國 {y or '    '} 年 {m or '    '} 月 {d or '    '} 日", align=w.center)
 
+
+def build_docx(case, letter, tool_deadline: str = "112/7/31", consent_at: Optional[datetime] = None,
+               notice_version: str = "") -> bytes:
+    """The filled 附件二 of ``letter`` in ``case`` as .docx bytes."""
+    w = _Writer()
+    year = case.edition
+    w.para("附件二", size=10, align=w.right)
+    w.para(f"{year} 年推動企業數位共好計畫-「{case.plan_name}」", bold=True, size=16, align=w.center, space_after=0)
+    w.para("企業合作意向書", bold=True, size=16, align=w.center, space_after=10)
+    w.para(PREAMBLE.format(proposer=case.proposer_name))
+    _enterprise_part(w, case, letter)
+    _solution_part(w, case, tool_deadline)
+    _undertakings_and_statement(w, consent_at, notice_version)
+    _signature(w, letter)
+    doc = w.doc
     doc.core_properties.title = f"{year} 年推動企業數位共好計畫-「{case.plan_name}」企業合作意向書"
     doc.core_properties.author = "共好小幫手"
     out = io.BytesIO()

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import logging
 
+from dialogs import calculator, data_rights, eligibility, faq_intents, letter, reminders, roles, roster
+from dialogs import contact as contact_info
 from dialogs.engine import Context, Conversation, Intent, Outcome
 from dialogs.i18n import _, N_
 from dialogs.messages import Choice, Message, Text
-from dialogs import contact as contact_info
 
 log = logging.getLogger("gonghao.dialogs")
 
@@ -91,39 +90,27 @@ def _core_intents() -> list[Intent]:
 
 
 # Feature modules, each exposing DIALOGS (name -> Dialog) and INTENTS (list of Intent).
-FEATURES = ("dialogs.roles", "dialogs.letter", "dialogs.data_rights", "dialogs.eligibility", "dialogs.calculator",
-            "dialogs.roster", "dialogs.reminders", "dialogs.faq_intents")
-
-
-def _feature_modules():
-    """Optional feature modules; each exposes DIALOGS (dict) and INTENTS (list)."""
-    return [importlib.import_module(name) for name in FEATURES if importlib.util.find_spec(name) is not None]
+FEATURES = (roles, letter, data_rights, eligibility, calculator, roster, reminders, faq_intents)
 
 
 @functools.lru_cache(maxsize=1)
 def _available_intents() -> frozenset:
     names = {i.name for i in _core_intents()}
-    for module in _feature_modules():
-        names |= {i.name for i in getattr(module, "INTENTS", [])}
+    for module in FEATURES:
+        names |= {i.name for i in module.INTENTS}
     return frozenset(names)
 
 
 def answer_question(text: str, ctx: Context, inside_dialog: bool):
     """Free text: the knowledge base when it exists, else a polite not-sure."""
-    if importlib.util.find_spec("dialogs.faq_intents") is not None:
-        from dialogs.faq_intents import answer_question as faq_answer
-
-        return faq_answer(text, ctx, inside_dialog)
-    if inside_dialog:
-        return None
-    return [Text(_("Sorry, I did not understand that.") + "\n" + contact_info.contact_text())]
+    return faq_intents.answer_question(text, ctx, inside_dialog)
 
 
 def build_conversation() -> Conversation:
     dialogs, intents = {}, list(_core_intents())
-    for module in _feature_modules():
-        dialogs.update(getattr(module, "DIALOGS", {}))
-        intents.extend(getattr(module, "INTENTS", []))
+    for module in FEATURES:
+        dialogs.update(module.DIALOGS)
+        intents.extend(module.INTENTS)
     return Conversation(
         dialogs=dialogs,
         intents=intents,

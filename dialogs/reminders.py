@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Callable, Iterable, Optional, Protocol
 
+from common.records import CaseFacts, Member
 from dialogs.dates import TAIPEI, format_date, now as clock_now
+from dialogs.edition import all_editions, cite
 from dialogs.engine import Context, Intent, Outcome
 from dialogs.i18n import N_, _, current_locale
 from dialogs.messages import Choice, Link, Message, Text
+from dialogs.repository import StaffEventRecord
 
 log = logging.getLogger("gonghao.reminders")
 
@@ -46,28 +49,6 @@ _LEAD = re.compile(r"^(open|(\d{1,3})([dh]))$")
 
 
 # -- who is in which case (the audience interface) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Member:
-    """A LINE user's place in a case: an enterprise owner or a proposer contact."""
-
-    user_id: str
-    case_id: object
-    role: str  # "owner" / "proposer"
-    tax_id: Optional[str] = None  # the enterprise's 統一編號, from its letter (owners)
-    letter_status: Optional[str] = None  # None (no letter yet) / draft / submitted / withdrawn
-    edition: Optional[int] = None
-
-
-@dataclass(frozen=True)
-class CaseFacts:
-    """What the reminders need to know about a case."""
-
-    case_id: object
-    planned: Optional[int] = None  # enterprises planned; None: count the owners who joined
-    letters_submitted: int = 0
-    edition: Optional[int] = None
 
 
 class Directory(Protocol):
@@ -98,20 +79,6 @@ class StaticDirectory:
 
     def memberships_of(self, user_id: str) -> list[Member]:
         return list(self._by_user.get(user_id, ()))
-
-
-def directory_for(services) -> Directory:
-    """The directory the bot uses: ``services.reminder_directory`` if set, else the letters storage."""
-    fixed = getattr(services, "reminder_directory", None)
-    if fixed is not None:
-        return fixed
-    from storage.reminders import letters_directory
-
-    found = letters_directory(services.db)
-    if found is None:
-        log.warning("no cases-and-letters storage yet: reminders have no case audiences")
-        return StaticDirectory()
-    return found
 
 
 # -- audience rules --------------------------------------------------------------------------------
@@ -310,7 +277,7 @@ def edition_events(edition) -> list[CalendarEvent]:
     return events
 
 
-def staff_event(row) -> CalendarEvent:
+def staff_event(row: StaffEventRecord) -> CalendarEvent:
     """A calendar event from a stored staff event (storage.reminders.ReminderEvent)."""
     return CalendarEvent(
         key=row.key, kind=row.kind, title_zh=row.title_zh, title_en=row.title_en,
@@ -320,17 +287,12 @@ def staff_event(row) -> CalendarEvent:
         source="staff")
 
 
-def calendar(db=None, editions=None) -> list[CalendarEvent]:
-    """Every event: the editions' dates and the staff-added events (when a database is given)."""
+def calendar(staff_events: Iterable[StaffEventRecord] = (), editions=None) -> list[CalendarEvent]:
+    """Every event: the editions' dates and the staff-added events (storage.reminders.staff_events)."""
     if editions is None:
-        from dialogs.edition import all_editions
-
         editions = all_editions()
     events = [e for edition in editions for e in edition_events(edition)]
-    if db is not None:
-        from storage.reminders import staff_events
-
-        events += [staff_event(row) for row in staff_events(db)]
+    events += [staff_event(row) for row in staff_events]
     return sorted(events, key=lambda e: (e.starts, e.key))
 
 
@@ -471,8 +433,6 @@ def _when_left(deadline: datetime, moment: datetime) -> str:
 
 def reminder_messages(reminder: Reminder, moment: Optional[datetime] = None) -> list[Message]:
     """The reminder in the current locale (the caller sets each recipient's locale)."""
-    from dialogs.edition import cite
-
     moment = moment or clock_now()
     event = reminder.event
     if reminder.lead == "open":
@@ -499,39 +459,26 @@ def reminder_messages(reminder: Reminder, moment: Optional[datetime] = None) -> 
 # -- the chat: opting out, the pre/post tests ------------------------------------------------------------
 
 
-def _db(ctx: Context):
-    return getattr(ctx.services, "db", None) if ctx.services is not None else None
-
-
 def _stop(ctx: Context, text: str) -> Outcome:
     """"停止提醒": nothing more until "恢復提醒"."""
-    from storage.reminders import set_reminders_paused
-
-    db = _db(ctx)
-    if db is not None:
-        set_reminders_paused(db, ctx.user_id, True)
+    if ctx.repo is not None:
+        ctx.repo.set_reminders_paused(ctx.user_id, True)
     return Outcome([Text(_("Reminders are off: I will not send you any more reminders. Reply 恢復提醒 to turn them "
                            "back on. You can still ask me anything."), (Choice(_("Resume reminders"), RESUME_WORD),))])
 
 
 def _resume(ctx: Context, text: str) -> Outcome:
     """"恢復提醒": reminders again, from the next one."""
-    from storage.reminders import set_reminders_paused
-
-    db = _db(ctx)
-    if db is not None:
-        set_reminders_paused(db, ctx.user_id, False)
+    if ctx.repo is not None:
+        ctx.repo.set_reminders_paused(ctx.user_id, False)
     return Outcome([Text(_("Reminders are on again. I will remind you of the deadlines that concern you. "
                            "Reply 停止提醒 to turn them off."))])
 
 
 def _test_events(ctx: Context, kind: str) -> list[CalendarEvent]:
-    db = _db(ctx)
-    if db is None:
+    if ctx.repo is None:
         return []
-    from storage.reminders import staff_events
-
-    return [staff_event(row) for row in staff_events(db) if row.kind == kind]
+    return [staff_event(row) for row in ctx.repo.staff_events() if row.kind == kind]
 
 
 def _current_window(events: list[CalendarEvent], moment: datetime) -> Optional[CalendarEvent]:
@@ -549,13 +496,9 @@ def _current_window(events: list[CalendarEvent], moment: datetime) -> Optional[C
 
 def _my_tax_id(ctx: Context) -> tuple[Optional[str], object]:
     """The 統一編號 and case of the user's enterprise, when a letter gave it."""
-    if ctx.services is None:
+    if ctx.repo is None:
         return None, None
-    try:
-        memberships = directory_for(ctx.services).memberships_of(ctx.user_id)
-    except Exception:
-        log.exception("cannot read the user's cases")
-        return None, None
+    memberships = ctx.repo.memberships_of(ctx.user_id)
     owners = [m for m in memberships if m.role == "owner"]
     with_tax = [m for m in owners if m.tax_id]
     if with_tax:
@@ -570,9 +513,7 @@ _DONE_WORDS = {"pre_test": "我已完成前測", "post_test": "我已完成後�
 def _test_info(kind: str):
     def action(ctx: Context, text: str) -> Outcome:
         """Shows the assessment link and window, and whether the user's enterprise has done it."""
-        from dialogs.edition import cite
-
-        moment = clock_now()
+        moment = ctx.clock()
         name = _(_TEST_NAMES[kind])
         event = _current_window(_test_events(ctx, kind), moment)
         messages: list[Message] = []
@@ -609,35 +550,28 @@ def _test_info(kind: str):
 
 
 def _my_test_state(ctx: Context, kind: str) -> str:
-    db = _db(ctx)
-    if db is None:
+    if ctx.repo is None:
         return "not_done"
-    from storage.reminders import test_states
-
     tax_id, _case = _my_tax_id(ctx)
-    states = test_states(db, [(ctx.user_id, tax_id)])[ctx.user_id]
-    return getattr(states, kind).state
+    return ctx.repo.test_state(ctx.user_id, tax_id, kind)
 
 
 def _test_done(kind: str):
     def action(ctx: Context, text: str) -> Outcome:
         """Records the owner's own report that the test is done; its reminders stop at once."""
-        from storage.reminders import record_self_report
-
         name = _(_TEST_NAMES[kind])
-        db = _db(ctx)
-        if db is None:
+        if ctx.repo is None:
             return Outcome([Text(_("Sorry, I cannot record that right now. Please try again later."))])
         tax_id, case_id = _my_tax_id(ctx)
         if _my_test_state(ctx, kind) == "confirmed":
             return Outcome([Text(_("Your {test} is already confirmed by the program office. Thank you!").format(
                 test=name))])
-        new = record_self_report(db, ctx.user_id, kind, tax_id=tax_id, case_id=case_id)
+        new = ctx.repo.record_self_report(ctx.user_id, kind, tax_id, case_id)
         if not new:
             return Outcome([Text(_("I already have your {test} as done. Thank you!").format(test=name))])
         return Outcome([Text(_("Thank you! I have noted that your {test} is done (reported by you on {day}); no "
                                "more {test} reminders. The program office confirms it from the assessment "
-                               "results.").format(test=name, day=format_date(clock_now().date())))])
+                               "results.").format(test=name, day=format_date(ctx.clock().date())))])
     return action
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from common import letters as vocabulary
+from dialogs.data_rights import CONSENT, NOTICE_VERSION
 from dialogs.dates import TAIPEI
 from dialogs.engine import Context, Intent, Outcome
-from dialogs.i18n import _
-from dialogs.letter import NAME as LETTER, download_link, letter_card
+from dialogs.i18n import _, ngettext
+from dialogs.letter import NAME as LETTER, download_link
 from dialogs.letter_doc import invite_qr_url, join_text, line_invite_link
+from dialogs.letter_view import letter_card
 from dialogs.messages import Image, Link, Message, Text
-from storage import letters as store
+from dialogs.repository import CaseRecord
 
 # What a code attempt looks like: a P-/J- prefix with a hyphen, or "加入"/"join" in front.
 CODE_PATTERN = (r"(?:(?:加入|join)\s*)?[PJ](?:\s*-\s*[0-9A-Z][0-9A-Z\s-]{2,24}|\s+[0-9A-Z]{5}\s*-?\s*[0-9A-Z]{5})"
@@ -27,38 +30,38 @@ CODE_PATTERN = (r"(?:(?:加入|join)\s*)?[PJ](?:\s*-\s*[0-9A-Z][0-9A-Z\s-]{2,24}
 
 
 def _wrong_code(left: int) -> Text:
-    return Text(_("This code does not work. Please check it with whoever gave it to you; codes look like "
-                  "J-7KQ4M-XR2PT. You can try {left} more times this hour.").format(left=max(left, 0)))
+    left = max(left, 0)
+    return Text(ngettext("This code does not work. Please check it with whoever gave it to you; codes look like "
+                         "J-7KQ4M-XR2PT. You can try {left} more time this hour.",
+                         "This code does not work. Please check it with whoever gave it to you; codes look like "
+                         "J-7KQ4M-XR2PT. You can try {left} more times this hour.", left).format(left=left))
 
 
 def _too_many(retry_at) -> Text:
     local = retry_at.astimezone(TAIPEI)
     return Text(_("You have sent {limit} codes that did not work within an hour. To keep the cases safe, please "
-                  "try again after {time}.").format(limit=store.CODE_ATTEMPTS_PER_HOUR, time=f"{local:%H:%M}"))
+                  "try again after {time}.").format(limit=vocabulary.CODE_ATTEMPTS_PER_HOUR, time=f"{local:%H:%M}"))
 
 
 def _code(ctx: Context, text: str) -> Outcome:
-    db = ctx.services.db
-    with db.session() as s:
-        attempts = store.recent_code_attempts(s, ctx.user_id)
-        if len(attempts) >= store.CODE_ATTEMPTS_PER_HOUR:
-            retry_at = attempts[len(attempts) - store.CODE_ATTEMPTS_PER_HOUR] + timedelta(hours=1)
-            return Outcome([_too_many(retry_at)])
-        case, role = store.find_case_by_code(s, text)
-        if case is None:
-            store.record_code_attempt(s, ctx.user_id)
-            return Outcome([_wrong_code(store.CODE_ATTEMPTS_PER_HOUR - len(attempts) - 1)])
-        if role == store.PROPOSER:
-            new = store.add_member(s, case.id, ctx.user_id, store.PROPOSER)
-    if role == store.PROPOSER:
-        if new:
-            db.audit("proposer", "case.proposer_linked", f"case:{case.id}")
+    repo = ctx.repository
+    attempts = repo.recent_code_attempts(ctx.user_id)
+    if len(attempts) >= vocabulary.CODE_ATTEMPTS_PER_HOUR:
+        retry_at = attempts[len(attempts) - vocabulary.CODE_ATTEMPTS_PER_HOUR] + timedelta(hours=1)
+        return Outcome([_too_many(retry_at)])
+    case, role = repo.find_case_by_code(text)
+    if case is None:
+        repo.record_code_attempt(ctx.user_id)
+        return Outcome([_wrong_code(vocabulary.CODE_ATTEMPTS_PER_HOUR - len(attempts) - 1)])
+    if role == vocabulary.PROPOSER:
+        if repo.add_member(case.id, ctx.user_id, vocabulary.PROPOSER):
+            repo.audit("proposer", "case.proposer_linked", f"case:{case.id}")
         return Outcome(proposer_messages(ctx, case))
     return owner_joins(ctx, case)
 
 
-def proposer_messages(ctx: Context, case: store.Case) -> list[Message]:
-    config = ctx.services.config
+def proposer_messages(ctx: Context, case: CaseRecord) -> list[Message]:
+    config = ctx.links
     messages: list[Message] = [Text(_("You are now the proposer contact of 「{plan}」 (case {id}). Enterprise "
                                       "owners join the case with this code: {code}").format(
         plan=case.plan_name, id=case.id, code=case.owner_code))]
@@ -74,16 +77,13 @@ def proposer_messages(ctx: Context, case: store.Case) -> list[Message]:
     return messages
 
 
-def owner_joins(ctx: Context, case: store.Case) -> Outcome:
-    from dialogs.data_rights import CONSENT, NOTICE_VERSION
-
-    with ctx.services.db.session() as s:
-        letter = store.letter_of(s, case.id, ctx.user_id)
-        consented = store.has_consent(s, ctx.user_id, NOTICE_VERSION)
-        if consented:
-            store.add_member(s, case.id, ctx.user_id, store.OWNER)
-            store.ensure_draft(s, case.id, ctx.user_id)
-    if letter is not None and letter.status == store.SUBMITTED:
+def owner_joins(ctx: Context, case: CaseRecord) -> Outcome:
+    repo = ctx.repository
+    letter = repo.letter_of(case.id, ctx.user_id)
+    consented = repo.has_consent(ctx.user_id, NOTICE_VERSION)
+    if consented:
+        repo.join_as_owner(case.id, ctx.user_id)
+    if letter is not None and letter.status == vocabulary.SUBMITTED:
         return Outcome([Text(_("You have already sent your letter of intent for 「{plan}」.").format(
             plan=case.plan_name)), letter_card(letter, case), download_link(ctx, letter, case)])
     welcome = Text(_("Welcome to 「{plan}」 by {proposer}. I will help you fill in the letter of intent "
@@ -91,7 +91,7 @@ def owner_joins(ctx: Context, case: store.Case) -> Outcome:
                                                                     proposer=case.proposer_name))
     if not consented:
         return Outcome([welcome], start=CONSENT, data={"case_id": case.id})
-    ctx.services.db.audit("owner", "case.owner_joined", f"case:{case.id}")
+    repo.audit("owner", "case.owner_joined", f"case:{case.id}")
     return Outcome([welcome], start=LETTER, data={"case_id": case.id})
 
 

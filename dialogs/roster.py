@@ -11,7 +11,7 @@ Per case (PRODUCT §3.5; §叁 注意事項, 附件一 柒.1):
 - flags: more than 9 employees (with how many the case type allows), another program this year,
   the same 統編 in another case or on the previous-program list, not-eligible screening answers;
 - pre-test and post-test done (storage.reminders);
-- the township bonus, from the township groups staff imported (``services.township_group``).
+- the township bonus, from the township groups staff imported (``Repository.township_group``).
 
 A card first, then the enterprises as a carousel of at most 12 cards per message with "more" to
 page, and a signed link to the case's 附件一 roster as an Excel file that expires. Only a
@@ -25,17 +25,19 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import select
 
+from common import letters as vocabulary
+from common.townships import place
 from dialogs.calculator import Calculation, TownshipResult, calculate, township_bonus, township_text
 from dialogs.edition import Edition, cite, edition_for, format_money
+from dialogs.eligibility import letter_flags
 from dialogs.engine import Context, Intent, Outcome
-from dialogs.i18n import _, N_
-from dialogs.letter import FLAG_NAMES, list_join
-from dialogs.letter_doc import _secret, public_base
+from dialogs.i18n import _, N_, ngettext
+from dialogs.letter_doc import LinkSecrets, _secret, public_base
+from dialogs.letter_view import FLAG_NAMES, list_join
 from dialogs.messages import Card, Carousel, Choice, Link, Message, Text
+from dialogs.repository import CaseRecord, EnterpriseTestsRecord, LetterRecord, Repository
 from dialogs.validators import EMPLOYEES_LIMIT
-from storage import letters as store
 
 NAME = "roster"
 PAGE_SIZE = 12  # LINE: at most 12 bubbles in a carousel
@@ -72,7 +74,7 @@ class Enterprise:
 
 @dataclass
 class RosterStatus:
-    case: store.Case
+    case: CaseRecord
     edition: Edition
     enterprises: list[Enterprise]  # joined, in the order they joined (withdrawn ones left out)
     withdrawn: int
@@ -101,63 +103,53 @@ class RosterStatus:
         return sum(1 for e in self.enterprises if getattr(e, kind) != "not_done")
 
 
-def _letter_started(letter: Optional[store.Letter]) -> bool:
-    return letter is not None and any(getattr(letter, f) not in (None, "") for f in store.LETTER_FIELDS)
+def _letter_started(letter: Optional[LetterRecord]) -> bool:
+    return letter is not None and any(getattr(letter, f) not in (None, "") for f in vocabulary.LETTER_FIELDS)
 
 
-def _in_dialog(services, user_id: str, case_id: int) -> bool:
+def _in_dialog(repo: Repository, user_id: str, case_id: int) -> bool:
     """The owner is answering the letter dialog of this case right now (answers kept in the dialog state)."""
-    loader = getattr(getattr(services, "store", None), "load_state", None)
-    if loader is None:
-        return False
-    try:
-        state = loader(user_id) or {}
-    except Exception:
-        return False
+    state = repo.dialog_state(user_id) or {}
     data = state.get("data") or {}
-    return (state.get("dialog") in ("letter", "consent") and str(data.get("case_id")) == str(case_id)
-            and bool(state.get("values")))
+    return (state.get("dialog") in ("letter", "consent") and isinstance(data, dict)
+            and str(data.get("case_id")) == str(case_id) and bool(state.get("values")))
 
 
-def roster_status(services, case_id: int) -> Optional[RosterStatus]:
+def _enterprise(repo: Repository, case: CaseRecord, user_id: str, letter: Optional[LetterRecord],
+                tests: dict[str, EnterpriseTestsRecord]) -> Enterprise:
+    if letter is not None and letter.status == vocabulary.SUBMITTED:
+        status = SUBMITTED
+    elif _letter_started(letter) or _in_dialog(repo, user_id, case.id):
+        status = IN_PROGRESS
+    else:
+        status = NOT_STARTED
+    tested = tests.get(user_id)
+    return Enterprise(
+        user_id=user_id, letter_id=letter.id if letter else None, status=status,
+        company_name=(letter.company_name if letter else "") or "",
+        business_number=(letter.business_number if letter else "") or "",
+        employees=letter.employees if letter else None,
+        county_code=(letter.county_code if letter else "") or "", town_code=(letter.town_code if letter else "") or "",
+        flags=letter_flags(letter, case.edition) if letter is not None else [],
+        pre_test=tested.pre_test.state if tested else "not_done",
+        post_test=tested.post_test.state if tested else "not_done")
+
+
+def roster_status(repo: Repository, case_id: int) -> Optional[RosterStatus]:
     """The figures of one case (for the chat and the staff console); None when there is no such case."""
-    from storage.exports import letter_flags
-    from storage.reminders import test_status_for_case
-
-    db = services.db
-    with db.session() as s:
-        case = s.get(store.Case, case_id)
-        if case is None:
-            return None
-        rows = s.execute(select(store.CaseMember.user_id, store.Letter)
-                         .outerjoin(store.Letter, (store.Letter.case_id == store.CaseMember.case_id)
-                                    & (store.Letter.user_id == store.CaseMember.user_id))
-                         .where(store.CaseMember.case_id == case_id, store.CaseMember.role == store.OWNER)
-                         .order_by(store.CaseMember.id)).all()
+    case = repo.case(case_id)
+    if case is None:
+        return None
+    rows = repo.owner_rows(case_id)
     edition = edition_for(case_edition=case.edition)[0]
-    tests = {t.user_id: t for t in test_status_for_case(db, case_id)}
+    tests = {t.user_id: t for t in repo.tests_of_case(case_id)}
     enterprises, withdrawn = [], 0
     for user_id, letter in rows:
-        if letter is not None and letter.status == store.WITHDRAWN:
+        if letter is not None and letter.status == vocabulary.WITHDRAWN:
             withdrawn += 1
             continue
-        if letter is not None and letter.status == store.SUBMITTED:
-            status = SUBMITTED
-        elif _letter_started(letter) or _in_dialog(services, user_id, case_id):
-            status = IN_PROGRESS
-        else:
-            status = NOT_STARTED
-        tested = tests.get(user_id)
-        enterprises.append(Enterprise(
-            user_id=user_id, letter_id=letter.id if letter else None, status=status,
-            company_name=(letter.company_name if letter else "") or "",
-            business_number=(letter.business_number if letter else "") or "",
-            employees=letter.employees if letter else None,
-            county_code=(letter.county_code if letter else "") or "", town_code=(letter.town_code if letter else "") or "",
-            flags=letter_flags(letter, case.edition) if letter is not None else [],
-            pre_test=tested.pre_test.state if tested else "not_done",
-            post_test=tested.post_test.state if tested else "not_done"))
-    lookup = getattr(services, "township_group", None)
+        enterprises.append(_enterprise(repo, case, user_id, letter, tests))
+    lookup = repo.township_group
     towns = [e.town_code for e in enterprises if e.town_code]
     try:
         calc = calculate(case.case_type, len(enterprises), edition, theme=case.theme or None, towns=towns,
@@ -165,7 +157,7 @@ def roster_status(services, case_id: int) -> Optional[RosterStatus]:
         township = calc.township
     except ValueError:
         calc = None
-        township = township_bonus(towns, lookup or (lambda code: None), edition.review.township_bonus.groups)
+        township = township_bonus(towns, lookup, edition.review.township_bonus.groups)
     base = case.planned_count or len(enterprises)
     counts = {name: sum(1 for e in enterprises if name in e.flags) for name in ROSTER_FLAG_NAMES}
     return RosterStatus(case=case, edition=edition, enterprises=enterprises, withdrawn=withdrawn, calculation=calc,
@@ -189,7 +181,8 @@ def _tier_rows(status: RosterStatus) -> list[tuple[str, str]]:
                                                               tier=first.name, amount=format_money(first.cap))
                      + cite(first.citation)))
     if calc.tier and calc.next_tier and calc.to_next_tier is not None:
-        rows.append((_("Next tier"), _("{more} more reach tier {tier}, cap {amount}").format(
+        rows.append((_("Next tier"), ngettext("{more} more reaches tier {tier}, cap {amount}", "{more} more reach tier {tier}, cap {amount}",
+                                               calc.to_next_tier).format(
             more=calc.to_next_tier, tier=calc.next_tier.name, amount=format_money(calc.next_tier.cap))
             + cite(calc.next_tier.citation)))
     return rows
@@ -251,14 +244,12 @@ def status_card(status: RosterStatus) -> Card:
 
 
 def enterprise_card(number: int, e: Enterprise) -> Card:
-    from storage.exports import place
-
     title = e.company_name or _("Enterprise {n} (not filled in yet)").format(n=number)
     rows = [(_("Letter of intent"), _(STATUS_NAMES[e.status]))]
     if e.business_number:
         rows.append((_("Business number"), e.business_number))
     if e.employees is not None:
-        employees = _("{count} people").format(count=e.employees)
+        employees = ngettext("{count} person", "{count} people", e.employees).format(count=e.employees)
         rows.append((_("Employees"), ("⚠ " if e.employees > EMPLOYEES_LIMIT else "") + employees))
     where = place(e.county_code, e.town_code)
     if where:
@@ -292,24 +283,23 @@ def enterprise_page(status: RosterStatus, page: int) -> list[Message]:
 
 
 # -- the signed download link ------------------------------------------------------------------------------
-def roster_token(config, case_id: int, member_id: int) -> str:
+def roster_token(config: LinkSecrets, case_id: int, member_id: int) -> str:
     return URLSafeTimedSerializer(_secret(config), salt=_ROSTER_SALT).dumps({"c": case_id, "m": member_id})
 
 
-def read_roster_token(config, token: str, max_age: int = LINK_MAX_AGE) -> dict:
+def read_roster_token(config: LinkSecrets, token: str, max_age: int = LINK_MAX_AGE) -> dict:
     """The case and proposer membership a token names; raises SignatureExpired or BadSignature."""
     return URLSafeTimedSerializer(_secret(config), salt=_ROSTER_SALT).loads(token, max_age=max_age)
 
 
-def roster_url(config, case_id: int, member_id: int) -> str:
+def roster_url(config: LinkSecrets, case_id: int, member_id: int) -> str:
     return f"{public_base(config)}/d/roster/{roster_token(config, case_id, member_id)}"
 
 
 # -- the intent ----------------------------------------------------------------------------------------------
-def proposer_cases(db, user_id: str) -> list[tuple[int, store.Case]]:
+def proposer_cases(repo: Repository, user_id: str) -> list[tuple[int, CaseRecord]]:
     """(membership id, case) of every case the user is the proposer contact of."""
-    with db.session() as s:
-        return [(m.id, c) for m, c in store.memberships(s, user_id) if m.role == store.PROPOSER]
+    return [(m.id, c) for m, c in repo.memberships(user_id) if m.role == vocabulary.PROPOSER]
 
 
 def _not_a_proposer() -> Text:
@@ -319,8 +309,8 @@ def _not_a_proposer() -> Text:
 
 
 def _show(ctx: Context, text: str) -> Outcome:
-    services = ctx.services
-    cases = proposer_cases(services.db, ctx.user_id)
+    repo = ctx.repository
+    cases = proposer_cases(repo, ctx.user_id)
     if not cases:
         return Outcome([_not_a_proposer()])
     match = re.fullmatch(r"roster:(\d+)(?::(\d+))?", text.strip().lower())
@@ -332,16 +322,16 @@ def _show(ctx: Context, text: str) -> Outcome:
     if chosen is None:
         return Outcome([_not_a_proposer()])
     member_id, case = chosen
-    status = roster_status(services, case.id)
+    status = roster_status(repo, case.id)
     if status is None:
         return Outcome([_not_a_proposer()])
-    services.db.audit("proposer", "roster.viewed", f"case:{case.id}", page=page)
+    repo.audit("proposer", "roster.viewed", f"case:{case.id}", page=page)
     if page > 1:
         return Outcome(enterprise_page(status, page))
     messages: list[Message] = [status_card(status)]
     messages.append(Link(_("The case's roster (附件一 預定輔導企業彙總表) as an Excel file. The link works for 24 "
                            "hours; type 名單狀態 for a new one."), _("Download the roster"),
-                         roster_url(services.config, case.id, member_id)))
+                         roster_url(ctx.links, case.id, member_id)))
     messages += enterprise_page(status, 1)
     return Outcome(messages)
 

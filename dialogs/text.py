@@ -1,8 +1,14 @@
-"""Normalising what people type: full-width to half-width, 台 to 臺, spaces."""
+"""Normalising what people type: full-width to half-width, 台 to 臺, spaces; `scrub` and `has_unsafe`
+(from common.text) for text entering the bot."""
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Optional
+
+import cn2an
+
+from common.text import has_unsafe, scrub  # noqa: F401  (re-exported: where text enters)
 
 _SPACES = re.compile(r"\s+")
 
@@ -33,19 +39,19 @@ def looks_like_question(text: str) -> bool:
     return any(marker in t for marker in _QUESTION_MARKERS) and len(t) >= 4
 
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NUMERAL_CHARACTERS = frozenset("零〇一二兩三四五六七八九十百千萬")
 
 
-def scrub(text: str) -> str:
-    """Text as it may enter the bot: no NUL, no other control characters, no lone surrogates.
+def chinese_number(text: str) -> Optional[int]:
+    """A whole number written in Chinese numerals (三, 十二, 五十, 兩百零五, 一百五 = 150), or None.
 
-    Tabs and line breaks stay. Runs once where text comes in (the webhook, the console,
-    imports, staff forms), so nothing behind it meets a character the database or a
-    document cannot hold.
+    cn2an reads it ("normal" mode: 兩 and the colloquial 一百五 too); anything else — digits, words,
+    a unit alone (百) — is None.
     """
-    return _UNSAFE.sub("", text) if isinstance(text, str) else text
-
-
-def has_unsafe(text: str) -> bool:
-    """True when ``scrub`` would remove something (to tell a person who typed it)."""
-    return bool(_UNSAFE.search(text or ""))
+    if not text or not set(text) <= _NUMERAL_CHARACTERS:
+        return None
+    try:
+        number = cn2an.cn2an(text, "normal")
+    except ValueError:
+        return None
+    return int(number) if number == int(number) else None

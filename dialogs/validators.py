@@ -15,10 +15,11 @@ from typing import Any, Optional
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _email_validator
 
-from dialogs import townships
+from common import townships
+from common.business_number import checksum_ok as business_number_checksum_ok
 from dialogs.engine import Refused
 from dialogs.i18n import _
-from dialogs.text import normalise
+from dialogs.text import chinese_number, normalise
 
 EMPLOYEES_MAX = 9999
 EMPLOYEES_LIMIT = 9  # 附件一: enterprises of fewer than 10 employees (the dialog warns above it)
@@ -35,27 +36,6 @@ def _nfkc(value: Any) -> str:
 
 
 # -- 統一編號 ------------------------------------------------------------------
-_BN_WEIGHTS = (1, 2, 1, 2, 1, 2, 4, 1)
-
-
-def business_number_checksum_ok(number: str) -> bool:
-    """The Ministry of Finance rule (since 2023-04-01; it still accepts every older number).
-
-    Multiply the digits by 1,2,1,2,1,2,4,1, add the digits of each product; the
-    number is valid when the sum is divisible by 5, or, when the 7th digit is 7,
-    when the sum plus 1 is divisible by 5.
-    """
-    if len(number) != 8 or not number.isdigit():
-        return False
-    total = 0
-    for digit, weight in zip(number, _BN_WEIGHTS):
-        product = int(digit) * weight
-        total += product // 10 + product % 10
-    if total % 5 == 0:
-        return True
-    return number[6] == "7" and (total + 1) % 5 == 0
-
-
 def validate_business_number(value: str, ctx=None) -> str:
     """統一編號: 8 digits with the MOF checksum; returns the 8 digits."""
     text = _SPACES_HYPHENS.sub("", normalise(value))
@@ -218,27 +198,7 @@ def validate_email(value: str, ctx=None) -> str:
 
 
 # -- 員工人數 ---------------------------------------------------------------------
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _PEOPLE_WORDS = re.compile(r"(?:人|名|位|員工|persons?|people|employees?|staff|pax)+$", re.IGNORECASE)
-
-
-def _chinese_number(text: str) -> Optional[int]:
-    """三 -> 3, 十二 -> 12, 兩百零五 -> 205; None when not a Chinese numeral."""
-    if not text or any(ch not in _CN_DIGITS and ch not in _CN_UNITS for ch in text):
-        return None
-    total, digit, unit = 0, None, 1
-    for ch in text:
-        if ch in _CN_DIGITS:
-            digit = _CN_DIGITS[ch]
-        else:
-            unit = _CN_UNITS[ch]
-            total += (1 if digit is None else digit) * unit
-            digit = None
-    if digit is not None and len(text) > 1 and text[-2] in _CN_UNITS:  # 三千五 = 3500, 一百五 = 150
-        return total + digit * max(unit // 10, 1)
-    return total + (digit or 0)
 
 
 def validate_employees(value: str, ctx=None) -> int:
@@ -254,7 +214,7 @@ def validate_employees(value: str, ctx=None) -> int:
         raise Refused(_("The number of employees cannot be negative."))
     if re.fullmatch(r"\d*[.,]\d+", text):
         raise Refused(_("Please type a whole number of employees, for example 5."))
-    number: Optional[int] = int(text) if text.isdigit() else _chinese_number(text)
+    number: Optional[int] = int(text) if text.isdigit() else chinese_number(text)
     if number is None:
         raise Refused(_("Please type the number of employees in digits, for example 5."))
     if number > EMPLOYEES_MAX:

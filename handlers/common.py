@@ -1,13 +1,37 @@
-"""What the handlers share: the user's context, running the conversation, the dead-letter notice."""
+"""What the handlers share: the dialogs' Context for a user, running the conversation, the dead-letter notice."""
 from __future__ import annotations
 
-from dialogs.engine import Context
+from dialogs.engine import Context, Links
 from dialogs.i18n import _, use_locale
 from dialogs.messages import Text
+from storage.repository import StorageRepository
 
 
 def user_id_of(event: dict):
     return (event.get("source") or {}).get("userId")
+
+
+def repository(services) -> StorageRepository:
+    """The dialogs' repository over the bot's database, conversation store and township groups.
+
+    ``services.reminder_directory`` (set by tests and benchmarks) replaces who-is-in-which-case.
+    """
+    return StorageRepository(services.db, conversations=services.store,
+                             directory=services.reminder_directory,
+                             township_groups=services.township_group)
+
+
+def links(config) -> Links:
+    """Where the dialogs' links point and what signs them, from the configuration."""
+    return Links(public_url=config.public_url or "", secret_key=config.secret_key or "",
+                 channel_secret=config.channel_secret or "", bot_basic_id=config.bot_basic_id or "")
+
+
+def context_for(services, user_id: str, locale: str) -> Context:
+    """Everything a dialog may know about this user and ask of the bot."""
+    repo = repository(services)
+    return Context(user_id=user_id, locale=locale, repo=repo, links=links(services.config),
+                   township_group=repo.township_group)
 
 
 def converse(event: dict, services, state, text: str):
@@ -17,8 +41,7 @@ def converse(event: dict, services, state, text: str):
         return None, []  # groups and rooms: the bot talks 1:1 only
     locale = services.users.locale(user_id)
     with use_locale(locale):
-        ctx = Context(user_id=user_id, locale=locale, services=services)
-        return services.conversation.handle(state, text, ctx)
+        return services.conversation.handle(state, text, context_for(services, user_id, locale))
 
 
 def could_not_handle(services, user_id):

@@ -1,10 +1,9 @@
 """The user added the account (or unblocked it): greet and show the menu."""
 from __future__ import annotations
 
-from dialogs.engine import Context
 from dialogs.i18n import use_locale
 from dialogs.main import greeting
-from handlers.common import user_id_of
+from handlers.common import context_for, user_id_of
 
 
 def handle(event: dict, services, state):
@@ -14,4 +13,4 @@ def handle(event: dict, services, state):
     services.users.set_followed(user_id, True)
     locale = services.users.locale(user_id)
     with use_locale(locale):
-        return state, greeting(Context(user_id=user_id, locale=locale, services=services))
+        return state, greeting(context_for(services, user_id, locale))

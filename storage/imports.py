@@ -32,8 +32,13 @@ from typing import Callable, Iterator, Optional
 
 from sqlalchemy import select
 
-from dialogs.i18n import _, N_
-from dialogs.text import scrub
+from common import townships
+from common.business_number import checksum_ok as business_number_checksum_ok
+from common.i18n import _, N_
+from common.text import scrub
+from storage import letters
+from storage.letters import PreviousProgram
+from storage.reminders import ASSESSMENT_KINDS, KIND_WORDS, CompletionReport, import_assessment_results, read_day
 from storage.staff import ImportBatch, TownshipGroup, TownshipGroups
 
 PREVIOUS, ASSESSMENTS, TOWNSHIPS = "previous-program", "assessments", "township-groups"
@@ -217,8 +222,6 @@ def _digits(value, width: int) -> str:
 
 # -- checking rows -----------------------------------------------------------------------------------
 def _business_number(value) -> tuple[Optional[str], Optional[str]]:
-    from dialogs.validators import business_number_checksum_ok
-
     number = _digits(value, 8)
     if not number:
         return None, _("統一編號 is empty")
@@ -242,18 +245,16 @@ def _check_previous(cells, cols) -> tuple[Optional[dict], Optional[str]]:
 
 
 def _check_assessment(cells, cols) -> tuple[Optional[dict], Optional[str]]:
-    from storage.reminders import ASSESSMENT_KINDS, _KIND_WORDS, _read_day
-
     number, problem = _business_number(_cell(cells, cols["business_number"]))
     if problem:
         return None, problem
     raw_kind = _cell(cells, cols["kind"])
-    kind = _KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
+    kind = KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
     if kind not in ASSESSMENT_KINDS:
         return None, _("the test must be 前測 or 後測 (pre or post), not {value}").format(value=raw_kind or "—")
     raw_day = _cell(cells, cols["day"])
     try:
-        day = _read_day(raw_day)
+        day = read_day(raw_day)
     except (ValueError, IndexError):
         day = None
     if day is None:
@@ -262,8 +263,6 @@ def _check_assessment(cells, cols) -> tuple[Optional[dict], Optional[str]]:
 
 
 def _check_township(cells, cols) -> tuple[Optional[dict], Optional[str]]:
-    from dialogs import townships
-
     code = _digits(_cell(cells, cols["town_code"]), 8)
     if not (len(code) == 8 and code.isdigit()):
         return None, _("the town code must have 8 digits: {value}").format(value=code or "—")
@@ -333,13 +332,9 @@ def _changes(db, kind: str, rows) -> dict:
     """How many rows are new, changed or already there (for the preview and the result); ``rows`` is read once."""
     with db.session() as s:
         if kind == PREVIOUS:
-            from storage.letters import PreviousProgram
-
             have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
             keys = ((r["business_number"], r["program_name"]) for r in rows)
         elif kind == ASSESSMENTS:
-            from storage.reminders import CompletionReport
-
             have = set(s.execute(select(CompletionReport.kind, CompletionReport.subject)
                                  .where(CompletionReport.confirmed_at.is_not(None))).all())
             keys = ((r["kind"], f"tax:{r['business_number']}") for r in rows)
@@ -518,8 +513,6 @@ def _apply(s, kind: str, rows) -> dict:
 def _apply_previous(s, rows) -> dict:
     """Inserts the entries not there yet, in chunks (core inserts, no ORM object per row), then recomputes the
     flags of the letters that carry one of the new 統編."""
-    from storage.letters import PreviousProgram, refresh_flags
-
     have = set(s.execute(select(PreviousProgram.business_number, PreviousProgram.program_name)).all())
     now = datetime.now(timezone.utc)
     chunk, numbers, total, inserted = [], set(), 0, 0
@@ -536,26 +529,22 @@ def _apply_previous(s, rows) -> dict:
     if chunk:
         s.execute(PreviousProgram.__table__.insert(), chunk)
     del have
-    refresh_flags(s, _numbers_with_letters(s, numbers))
+    letters.refresh_flags(s, _numbers_with_letters(s, numbers))
     return {"new": inserted, "unchanged": total - inserted}
 
 
 def _numbers_with_letters(s, numbers: set[str]) -> set[str]:
     """The 統編 among ``numbers`` that some letter carries (only their flags can change)."""
-    from storage.letters import Letter
-
     found: set[str] = set()
     ordered = sorted(numbers)
     for start in range(0, len(ordered), CHUNK):
-        found.update(s.scalars(select(Letter.business_number).where(
-            Letter.business_number.in_(ordered[start:start + CHUNK])).distinct()))
+        found.update(s.scalars(select(letters.Letter.business_number).where(
+            letters.Letter.business_number.in_(ordered[start:start + CHUNK])).distinct()))
     return found
 
 
 def _apply_assessments(db, batch_id: int, rows: list[dict], actor: str) -> dict:
     """storage.reminders writes all the rows in one transaction; a failure puts the batch back."""
-    from storage.reminders import import_assessment_results
-
     try:
         done = import_assessment_results(db, [(r["business_number"], r["kind"], r["day"]) for r in rows],
                                          source=f"import:{batch_id}", actor=actor)

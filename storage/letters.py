@@ -15,10 +15,7 @@ dialog state); `delete_user_data` removes it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import re
-import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
@@ -26,49 +23,13 @@ from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, String, Text, Un
                         select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from common.letters import (  # noqa: F401  (the vocabulary is read from here too)
+                            CASE_TYPES, CODE_ALPHABET, CODE_ATTEMPTS_PER_HOUR, CODE_LENGTH, COMPANY_REGISTERED, DRAFT,
+                            INCLUSION, LETTER_FIELDS, OWNER, OWNER_PREFIX, PERSONAL_FIELDS, POPULARIZATION, PROPOSER,
+                            PROPOSER_PREFIX, ROLE_OF_PREFIX, SUBMITTED, TAX_REGISTERED, WITHDRAWN, canonical_code,
+                            new_code, same_code)
 from storage.models import Base, LineUser, utcnow
 
-# -- codes ------------------------------------------------------------------------------------
-CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: no 0/O, no 1/I
-CODE_LENGTH = 10  # 10 symbols × 5 bits = 50 bits
-PROPOSER_PREFIX, OWNER_PREFIX = "P", "J"
-PROPOSER, OWNER = "proposer", "owner"
-ROLE_OF_PREFIX = {PROPOSER_PREFIX: PROPOSER, OWNER_PREFIX: OWNER}
-CODE_ATTEMPTS_PER_HOUR = 10
-
-POPULARIZATION, INCLUSION = "popularization", "inclusion"
-CASE_TYPES = (POPULARIZATION, INCLUSION)
-
-DRAFT, SUBMITTED, WITHDRAWN = "draft", "submitted", "withdrawn"
-COMPANY_REGISTERED, TAX_REGISTERED = 1, 2  # 附件一 柒.1 企業型態: 1 公司/商業登記, 2 稅籍登記
-
-# The letter's own fields (the owner's answers), in the order of the form.
-PERSONAL_FIELDS = ("contact_name", "mobile", "phone", "phone_ext", "email", "representative", "address")
-LETTER_FIELDS = ("company_name", "business_number", "company_type", "employees", "county_code", "town_code",
-                 "products", "other_programs", "other_program_names") + PERSONAL_FIELDS
-
-
-def new_code(prefix: str) -> str:
-    """A code such as ``J-7KQ4M-XR2PT``: 50 random bits from an alphabet without 0/O/1/I."""
-    symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    return f"{prefix}-{symbols[:5]}-{symbols[5:]}"
-
-
-def canonical_code(text: str) -> Optional[str]:
-    """What someone typed ("j 7kq4m xr2pt", "加入 J-7KQ4M-XR2PT") as a stored code, or None."""
-    text = re.sub(r"^\s*(?:加入|join)\s*", "", text or "", flags=re.IGNORECASE)
-    compact = re.sub(r"[\s\-_‐‑‒–—―−]+", "", text).upper()
-    if len(compact) != CODE_LENGTH + 1 or compact[0] not in ROLE_OF_PREFIX:
-        return None
-    body = compact[1:]
-    if any(ch not in CODE_ALPHABET for ch in body):
-        return None
-    return f"{compact[0]}-{body[:5]}-{body[5:]}"
-
-
-def same_code(a: str, b: str) -> bool:
-    """Constant-time comparison of two codes."""
-    return hmac.compare_digest((a or "").encode(), (b or "").encode())
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -396,7 +357,9 @@ def other_letters_with_number(session: Session, letter: Letter) -> int:
 
 # -- the owner's rights (個資法 §3) ----------------------------------------------------------------
 def delete_user_data(session: Session, user_id: str, store=None) -> dict:
-    """Deletes everything personal about the user; returns counts for an anonymous audit entry.
+    """Deletes everything personal about the user in these tables; returns counts for an anonymous audit entry.
+
+    (storage.repository also forgets their reminder sends and self-reports: storage.reminders.forget_user.)
 
     Removes their letters (and old versions), consents and case memberships (the code-guess
     limit, kept under a one-way hash of the user id, stays),
@@ -420,14 +383,11 @@ def delete_user_data(session: Session, user_id: str, store=None) -> dict:
         user.consent_at = None
         user.consent_version = None
         user.role = None
-    from storage.reminders import forget_user
-
-    reminders = forget_user(session, user_id)
     session.flush()
     refresh_flags(session, numbers)
     if store is not None:
         store.forget(user_id, session)  # the answers sent to them (they hold their data) and their dialog state
-    return {"letters": len(ids), "submitted": submitted, "cases": cases, "memberships": members, **reminders}
+    return {"letters": len(ids), "submitted": submitted, "cases": cases, "memberships": members}
 
 
 def _aware(moment: datetime) -> datetime:

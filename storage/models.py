@@ -1,4 +1,8 @@
-"""SQLAlchemy models of the foundation: LINE users, accepted events, deliveries, state, audit."""
+"""SQLAlchemy models of the foundation: LINE users, accepted events, deliveries, state, audit.
+
+The other modules' tables (storage.letters, .reminders, .staff) are registered on `Base.metadata` by
+storage/__init__.py, which imports them after this module.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -104,6 +108,3 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[Optional[str]] = mapped_column(String(128))
     detail: Mapped[Optional[str]] = mapped_column(Text)
-from storage import reminders  # noqa: E402,F401
-from storage import letters  # noqa: E402,F401
-from storage import staff  # noqa: E402,F401

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Iterable, Optional
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     Date,
@@ -28,10 +29,19 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
+    delete,
+    func,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from common.business_number import checksum_ok as business_number_checksum_ok
+from common.dates import parse_roc
+from common.i18n import _
+from common.records import CaseFacts, Member
+from storage.letters import OWNER, SUBMITTED, WITHDRAWN, Case, CaseMember, Letter
 from storage.models import Base, LineUser, utcnow
 
 EVENT_KINDS = ("pre_test", "post_test", "briefing", "deadline", "checkpoint")
@@ -243,7 +253,7 @@ class ImportResult:
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number from 1, reason)
 
 
-_KIND_WORDS = {
+KIND_WORDS = {
     "pre": "pre_test", "pre_test": "pre_test", "pretest": "pre_test", "前測": "pre_test",
     "post": "post_test", "post_test": "post_test", "posttest": "post_test", "後測": "post_test",
     "import": "tool_import", "tool_import": "tool_import", "導入": "tool_import", "工具導入": "tool_import",
@@ -260,9 +270,7 @@ def _row_fields(row) -> tuple:
     return values[0], values[1], values[2]
 
 
-def _read_day(value) -> Optional[date]:
-    from dialogs.dates import parse_roc
-
+def read_day(value) -> Optional[date]:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -279,16 +287,13 @@ def _read_day(value) -> Optional[date]:
 def import_completions(db, rows: Iterable, kinds: tuple = COMPLETION_KINDS, source: str = "import",
                        actor: str = "staff", at: Optional[datetime] = None) -> ImportResult:
     """Confirms rows (統一編號, kind, date); every row is checked and refusals say why."""
-    from dialogs.i18n import _
-    from dialogs.validators import business_number_checksum_ok
-
     result = ImportResult()
     at = at or utcnow()
     wanted: dict[tuple[str, str], Optional[date]] = {}
     for number, row in enumerate(rows, start=1):
         raw_tax, raw_kind, raw_day = _row_fields(row)
         tax_id = "".join(str(raw_tax or "").split())
-        kind = _KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
+        kind = KIND_WORDS.get(str(raw_kind or "").strip().lower().replace("-", "_").replace(" ", "_"))
         if not (len(tax_id) == 8 and tax_id.isdigit() and business_number_checksum_ok(tax_id)):
             result.problems.append((number, _("not a valid 統一編號: {value!r}").format(value=raw_tax)))
             continue
@@ -297,7 +302,7 @@ def import_completions(db, rows: Iterable, kinds: tuple = COMPLETION_KINDS, sour
                 kinds=", ".join(kinds), value=raw_kind)))
             continue
         try:
-            day = _read_day(raw_day)
+            day = read_day(raw_day)
         except (ValueError, IndexError):
             result.problems.append((number, _("not a date: {value!r}").format(value=raw_day)))
             continue
@@ -464,8 +469,6 @@ _CLAIM_SQL = {
 
 
 def _claim_statement(db, users: list[str]):
-    from sqlalchemy import ARRAY, bindparam, text
-
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
         users_param = bindparam("users", value=users, type_=ARRAY(String()))
@@ -552,15 +555,6 @@ def take_over_batch(db, batch_key: str, older_than: datetime, worker: str) -> bo
 # -- the audience source -------------------------------------------------------------------------
 
 
-def letters_directory(db):
-    """The cases-and-letters directory (storage.letters), or None while that storage does not exist."""
-    import importlib.util
-
-    if importlib.util.find_spec("storage.letters") is None:
-        return None
-    return LettersDirectory(db)
-
-
 class LettersDirectory:
     """Members and cases read from the cases-and-letters tables (storage.letters, migration 0002).
 
@@ -572,8 +566,6 @@ class LettersDirectory:
         self.db = db
 
     def _query(self, user_id: Optional[str] = None):
-        from dialogs.reminders import Member
-        from storage.letters import OWNER, WITHDRAWN, Case, CaseMember, Letter
 
         query = (select(CaseMember.user_id, CaseMember.case_id, CaseMember.role, Case.edition,
                         Letter.business_number, Letter.status)
@@ -597,10 +589,6 @@ class LettersDirectory:
         return self._query(user_id)
 
     def cases(self):
-        from sqlalchemy import func
-
-        from dialogs.reminders import CaseFacts
-        from storage.letters import SUBMITTED, Case, Letter
 
         submitted = (select(Letter.case_id, func.count(Letter.id).label("n"))
                      .where(Letter.status == SUBMITTED).group_by(Letter.case_id).subquery())
@@ -613,8 +601,6 @@ class LettersDirectory:
 
 def forget_user(session, user_id: str) -> dict:
     """For the owner's "delete my data": their reminder sends and self-reports (imports by 統一編號 stay)."""
-    from sqlalchemy import delete
-
     sends = session.execute(delete(ReminderSend).where(ReminderSend.user_id == user_id)).rowcount
     reports = session.execute(delete(CompletionReport).where(CompletionReport.user_id == user_id,
                                                              CompletionReport.confirmed_at.is_(None))).rowcount

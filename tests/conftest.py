@@ -180,10 +180,11 @@ def cleanup_backend(cleanup: dict):
 @pytest.fixture(params=["embedded", "production"])
 def bot(request, line):
     """The whole bot on one backend, talking to the mock LINE platform."""
-    from bot import create_app
+    from bot import create_app, start_embedded
 
     config, cleanup = make_config(request.param, line.url)
     app = create_app(config)
+    start_embedded(app)  # the embedded backend: migrations and the in-process worker (PostgreSQL: nothing to start)
     services = app.extensions["gonghao"]
     if request.param == "production":
         services.db.upgrade()

@@ -482,7 +482,7 @@ class FaultBot:
             self.web_process, self.target = start_web(self.env, self.log)
             self.app = None
         else:
-            self.app = create_app(Config.from_env(self.env, read_dotenv=False), start_worker=False)
+            self.app = create_app(Config.from_env(self.env, read_dotenv=False))
             self.target = self.app
         self.events: list[dict] = []  # every event posted, in order
         self.accepted: set[str] = set()  # the ids of events the webhook answered 200 (at some delivery)

@@ -117,7 +117,7 @@ class Console:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def console(request, tmp_path):
-    from bot import create_app
+    from bot import create_app, init_database
     from bot.config import Config
     from tests.conftest import drop_pg_schema, pg_schema_url, require_production_backends
 
@@ -129,7 +129,8 @@ def console(request, tmp_path):
         url = f"sqlite:///{tmp_path / 'console.sqlite3'}"
     config = Config(database_url=url, secret_key="test-secret-key", channel_secret="s", channel_access_token="t",
                     line_api_base_url="http://127.0.0.1:9", bot_basic_id="@gonghao")
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
+    init_database(app)
     app.testing = True
     services = app.extensions["gonghao"]
     yield Console(request.param, app, services, url)

@@ -2,7 +2,7 @@
 the 113 sample edition, and transcripts of the 提案試算 dialog through the engine."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -206,12 +206,6 @@ def test_sixty_popularization_enterprises_in_chinese():
 
 # -- transcripts ------------------------------------------------------------------------------------------------
 
-class Services:
-    def __init__(self, edition, township_group=None):
-        self.edition = edition
-        self.township_group = township_group
-
-
 def chat(proposer_says: list[str], edition=E112, locale="en", data=None, township_group=None):
     conv = Conversation(
         dialogs={"calculator": calculator_dialog()},
@@ -222,7 +216,8 @@ def chat(proposer_says: list[str], edition=E112, locale="en", data=None, townshi
         contact=lambda c: [],
         menu_choices=lambda c: [],
     )
-    ctx = Context("U-proposer", locale=locale, services=Services(edition, township_group))
+    ctx = Context("U-proposer", locale=locale, edition=edition,
+                  township_group=township_group or unknown_township_group)
     with use_locale(locale):
         state, said = conv.start("calculator", ctx, data)
         turns = [said]
@@ -237,7 +232,7 @@ def texts(messages) -> str:
 
 
 def test_transcript_sixty_popularization_enterprises(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["Popularization", "60", "Skip"])
     assert [c.label for c in turns[0][-1].choices] == ["Popularization", "Inclusion"]
     assert "How many enterprises" in texts(turns[1])  # no theme question for 數位普及
@@ -253,7 +248,7 @@ def test_transcript_sixty_popularization_enterprises(monkeypatch):
 
 
 def test_transcript_inclusion_asks_the_theme_and_the_startup_date(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["Inclusion", "Industry chain", "41", "108/5/1"])
     assert [c.label for c in turns[1][-1].choices][:3] == ["Regional integration", "Industry chain", "Cross-industry"]
     result = rows(turns[-1])
@@ -264,7 +259,7 @@ def test_transcript_inclusion_asks_the_theme_and_the_startup_date(monkeypatch):
 
 
 def test_transcript_below_the_minimum(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["Popularization", "45", "Skip"])
     result = rows(turns[-1])
     assert result["Tier"].startswith("none: 5 short of the minimum of 50")
@@ -277,14 +272,14 @@ def test_transcript_refuses_a_count_that_is_not_a_number():
 
 
 def test_transcript_township_bonus_from_the_case_towns(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["Popularization", "60", "Skip"], data={"towns": ["1000201", "6300100"]},
                              township_group=GROUPS)
     assert rows(turns[-1])["Township bonus"].startswith("yes: 1 of 2")
 
 
 def test_transcript_with_the_113_sample_edition(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2024-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2024-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["Popularization", "60", "Skip"], edition=E113)
     result = rows(turns[-1])
     assert "NT$1,600,000" in result["Budget cap"]
@@ -292,7 +287,7 @@ def test_transcript_with_the_113_sample_edition(monkeypatch):
 
 
 def test_transcript_in_chinese(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-03-01T09:00:00+08:00"))
     turns, ctx, state = chat(["數位普及輔導", "60家", "略過"], locale="zh_TW")
     result = rows(turns[-1])
     assert "新臺幣150萬元（含稅）" in result["預算上限"]

@@ -86,7 +86,7 @@ def deployment(line, private_redis, monkeypatch):
     public = f"http://127.0.0.1:{port}"
     config = Config(channel_secret=SECRET, channel_access_token=TOKEN, line_api_base_url=line.url, database_url=url,
                     redis_url=redis_url, public_url=public, secret_key="k", reminders=False, line_timeout=5)
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     services = app.extensions["gonghao"]
     services.db.upgrade()
     server = make_server("127.0.0.1", port, app, threaded=True)

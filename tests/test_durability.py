@@ -29,7 +29,7 @@ def start_worker(config, line_url, log):
 def test_worker_killed_mid_burst_answers_every_event_exactly_once(line, tmp_path):
     log = open(tmp_path / "worker.log", "wb")
     config, cleanup = make_config("production", line.url)
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     services = app.extensions["gonghao"]
     services.db.upgrade()
     client = app.test_client()

@@ -4,13 +4,13 @@ Each table row names the paragraph of the guidelines the value comes from.
 """
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from datetime import date, time
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from dialogs.edition import (Edition, EditionError, all_editions, check_edition_file, edition_check_command,
                              edition_for, edition_notice, editions_dir, format_money, load_edition)
@@ -138,12 +138,12 @@ def test_every_entry_carries_a_citation(e112):
     missing = []
 
     def walk(value, where):
-        if dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                item = getattr(value, f.name)
-                if f.name.endswith("citation") and not item:
-                    missing.append(f"{where}.{f.name}")
-                walk(item, f"{where}.{f.name}")
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                item = getattr(value, name)
+                if name.endswith("citation") and not item:
+                    missing.append(f"{where}.{name}")
+                walk(item, f"{where}.{name}")
         elif isinstance(value, dict):
             for k, v in value.items():
                 walk(v, f"{where}[{k}]")
@@ -284,3 +284,24 @@ def test_edition_check_command(tmp_path, capsys):
     assert edition_check_command(broken) == 1
     out = capsys.readouterr().out
     assert "1 problem(s)" in out and "budget cap" in out
+
+
+def test_a_new_field_in_an_edition_is_one_model_field_plus_its_use():
+    from pydantic import ValidationError
+
+    from dialogs import edition_data
+
+    class ContactWithLine(edition_data.Contact):
+        line_id: str  # the new field: its type is its check
+
+    class NextEdition(edition_data.Edition):
+        contact: ContactWithLine
+
+    raw = yaml.safe_load(FILE_112.read_text(encoding="utf-8"))
+    with pytest.raises(ValidationError) as refused:
+        NextEdition.model_validate(raw)
+    assert edition_data.problems(refused.value) == ["contact → line_id: is missing"]
+
+    raw["contact"]["line_id"] = "@cisa"
+    assert NextEdition.model_validate(raw).contact.line_id == "@cisa"  # and its use
+    assert edition_data.read_edition(raw)[1] == ["contact → line_id: is not a key of an edition file (a typing mistake?)"]

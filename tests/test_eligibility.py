@@ -5,6 +5,8 @@ Rules (PRODUCT §3.1): §貳.一 registration and employees, §叁 輔導對象 
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from pathlib import Path
 
 import pytest
@@ -183,11 +185,6 @@ def test_employee_count_refused(typed):
 
 # -- transcripts ----------------------------------------------------------------------------------------
 
-class Services:
-    def __init__(self, edition):
-        self.edition = edition
-
-
 def conversation() -> Conversation:
     return Conversation(
         dialogs={"screening": screening_dialog([E112, E113])},
@@ -203,7 +200,7 @@ def conversation() -> Conversation:
 def chat(owner_says: list[str], edition=E112, locale="en"):
     """Runs a screening; returns the transcript (lists of bot messages per turn) and the context."""
     conv = conversation()
-    ctx = Context("U-owner", locale=locale, services=Services(edition))
+    ctx = Context("U-owner", locale=locale, edition=edition)
     with use_locale(locale):
         state, said = conv.start("screening", ctx)
         turns = [said]
@@ -286,7 +283,7 @@ def test_transcript_in_chinese():
 
 
 def test_transcript_uses_the_edition_of_the_day(monkeypatch):
-    monkeypatch.setenv("GONGHAO_NOW", "2023-12-15T10:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", datetime.fromisoformat("2023-12-15T10:00:00+08:00"))
     conv = conversation()
     ctx = Context("U-owner", locale="en")
     with use_locale("en"):

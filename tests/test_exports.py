@@ -9,7 +9,7 @@ import zipfile
 import openpyxl
 from click.testing import CliRunner
 
-from storage.exports import export, neutralise
+from bot.exports import export, neutralise
 from storage.models import AuditEntry
 from storage.reminders import import_assessment_results, record_self_report
 from tests.roster_support import add_owner, console, make_case, valid_numbers, user_id  # noqa: F401

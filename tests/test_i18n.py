@@ -10,14 +10,16 @@ from dialogs.dates import TAIPEI, roc_long, roc_short, parse_roc
 from dialogs.i18n import catalog, normalise_locale, use_locale, _
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "N_": None, "gettext": None}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 
 
 def used_msgids() -> dict[str, str]:
     found = {}
-    for package in ("bot", "handlers", "dialogs", "storage"):
+    for package in ("bot", "handlers", "dialogs", "storage", "common"):
         for filename, _lineno, message, _comments, _context in extract_from_dir(
                 ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
+            if isinstance(message, tuple):  # ngettext: the singular msgid carries the plural forms
+                message = message[0]
             if isinstance(message, str) and message:
                 found[message] = f"{package}/{filename}"
     return found
@@ -63,3 +65,30 @@ def test_roc_dates_as_government_forms_write_them():
     assert roc_long(date(2023, 7, 31)) == "112年7月31日(一)"
     assert parse_roc("112/3/16") == date(2023, 3, 16)
     assert parse_roc("112年7月31日") == date(2023, 7, 31)
+
+
+def test_plurals_follow_each_language():
+    from datetime import timedelta
+
+    from dialogs.dates import describe_days_left, today
+    from dialogs.i18n import ngettext
+
+    with use_locale("en"):
+        assert ngettext("{n} day left", "{n} days left", 1).format(n=1) == "1 day left"
+        assert ngettext("{n} day left", "{n} days left", 2).format(n=2) == "2 days left"
+    with use_locale("zh_TW"):
+        assert ngettext("{n} day left", "{n} days left", 1).format(n=1) == "還有 1 天"
+        assert ngettext("{n} day left", "{n} days left", 5).format(n=5) == "還有 5 天"
+    with use_locale("en"):
+        assert describe_days_left(today() + timedelta(days=1)) == "1 day left"
+        assert describe_days_left(today() + timedelta(days=3)) == "3 days left"
+
+
+def test_the_catalogs_compile_to_mo_files_that_are_not_committed():
+    from common.i18n import LOCALES_DIR, compile_catalogs
+
+    compile_catalogs()
+    mo = sorted(LOCALES_DIR.glob("zh_TW/LC_MESSAGES/*.mo"))
+    assert [p.stem for p in mo] == sorted(p.stem for p in LOCALES_DIR.glob("zh_TW/LC_MESSAGES/*.po"))
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert "*.mo" in ignored

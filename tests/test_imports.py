@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from dialogs.calculator import calculate
 from dialogs.edition import edition_for
 from dialogs.roster import roster_status
+from handlers.common import repository
 from storage import imports
 from storage.letters import PreviousProgram
 from storage.reminders import CompletionReport
@@ -55,11 +56,11 @@ def test_three_bad_rows_of_a_hundred_are_shown_and_nothing_is_imported_until_con
     assert preview.problems == [(line, reason) for line, (_n, _p, reason) in sorted(BAD.items())]
     assert preview.changes == {"new": 97, "unchanged": 0}
     assert count(db, PreviousProgram) == 0  # nothing yet
-    assert roster_status(console.services, case.id).flag_counts["previous_program"] == 0
+    assert roster_status(repository(console.services), case.id).flag_counts["previous_program"] == 0
 
     assert imports.confirm(db, preview.batch_id, actor="staff:amy") == {"new": 97, "unchanged": 0}
     assert count(db, PreviousProgram) == 97
-    assert roster_status(console.services, case.id).flag_counts["previous_program"] == 1  # flags recomputed
+    assert roster_status(repository(console.services), case.id).flag_counts["previous_program"] == 1  # flags recomputed
     with pytest.raises(imports.AlreadyDone):
         imports.confirm(db, preview.batch_id)
 
@@ -112,7 +113,7 @@ def test_assessment_results_from_xlsx_keep_leading_zeros_and_feed_the_test_statu
     assert "期中考" in preview.problems[0][1] and "明天" in preview.problems[1][1]
     assert count(db, CompletionReport) == 0
     assert imports.confirm(db, preview.batch_id) == {"new": 2, "unchanged": 0}
-    status = roster_status(console.services, case.id)
+    status = roster_status(repository(console.services), case.id)
     assert (status.tests_done("pre_test"), status.tests_done("post_test")) == (1, 1)
     again = imports.preview(db, imports.ASSESSMENTS, "results.xlsx", out.getvalue())
     assert imports.confirm(db, again.batch_id) == {"new": 0, "unchanged": 2}
@@ -135,7 +136,7 @@ def test_township_groups_feed_the_calculator_and_the_roster(console):
     assert services.township_group("63000030") == 3  # the services' lookup sees the import at once
     assert calculate("popularization", 50, edition, towns=["63000030"],
                      township_group=services.township_group).township.status == "yes"
-    assert roster_status(services, case.id).township.status == "yes"
+    assert roster_status(repository(services), case.id).township.status == "yes"
 
     changed = imports.preview(console.db, imports.TOWNSHIPS, "groups.csv", b"town_code,group\n63000030,4\n")
     assert changed.changes == {"new": 0, "changed": 1, "unchanged": 0}

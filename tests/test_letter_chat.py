@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from datetime import datetime, timedelta, timezone
 
-from bot import create_app
+from bot import create_app, start_embedded
 from dialogs.letter_doc import docx_text, invite_qr_url
 from storage import letters as store
 from tests.conftest import Harness
@@ -206,6 +206,7 @@ def test_cancel_and_back_work_and_the_letter_resumes_after_a_restart(chat):
     else:
         bot.stop_worker()
     app = create_app(config)
+    start_embedded(app)
     again = quick_harness(bot, app)
     try:
         said = again.says(OWNER_ID, "台北市大安區")
@@ -316,7 +317,7 @@ def test_codes_wrong_revoked_limited_and_the_proposer_link(chat):
     assert bot.says(OWNER_ID, "J-AAAAA-AAAAA")[0] == wrong.format(8)
 
     # the proposer's code links the proposer contact; one person may hold several cases
-    bot.services.config = __import__("dataclasses").replace(bot.services.config, bot_basic_id="@gonghao")
+    bot.services.config = bot.services.config.model_copy(update={"bot_basic_id": "@gonghao"})
     said = bot.says(OTHER_ID, case.proposer_code.replace("-", " ").lower())
     assert said[0].startswith("您已成為「好客數位共好計畫」（案件 1）的提案單位聯絡人。") and case.owner_code in said[0]
     link = uris(bot, OTHER_ID)[-1]

@@ -304,8 +304,8 @@ def test_fail_next_then_normal_answers(line):
 def test_fail_for_a_while(line):
     line.fail_for(0.3, status=503)
     assert push(line, text())[0] == 503
-    time.sleep(0.35)
-    assert push(line, text())[0] == 200
+    assert line.wait_for(lambda: push(line, text())[0] == 200, timeout=5)  # once the while is over
+    assert len(line.delivered()) == 1
 
 
 def test_429_with_retry_after_for_a_while_on_one_path(line):

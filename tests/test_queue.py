@@ -1,7 +1,6 @@
 """The queue table: redeliveries, bounded growth, and production's refusal of a Redis that keeps nothing."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -65,7 +64,7 @@ def test_production_refuses_a_redis_without_persistence(monkeypatch):
     from tests.conftest import make_config
 
     config, cleanup = make_config("embedded", "http://127.0.0.1:9")
-    services = Services(replace(config, env="production"))
+    services = Services(config.model_copy(update={"env": "production"}))
 
     class Volatile:
         def info(self, section):
@@ -74,7 +73,7 @@ def test_production_refuses_a_redis_without_persistence(monkeypatch):
     services.redis = Volatile()
     with pytest.raises(ConfigError, match="appendonly"):
         services.check_redis_persistence()
-    services.config = replace(services.config, allow_volatile_redis=True)
+    services.config = services.config.model_copy(update={"allow_volatile_redis": True})
     services.check_redis_persistence()  # told explicitly: it starts
     services.close()
 
@@ -87,7 +86,7 @@ def test_production_checks_the_real_redis():
     from tests.conftest import REDIS_URL, make_config
 
     config, cleanup = make_config("embedded", "http://127.0.0.1:9")
-    services = Services(replace(config, env="production", redis_url=REDIS_URL))
+    services = Services(config.model_copy(update={"env": "production", "redis_url": REDIS_URL}))
     try:
         if int(redis.Redis.from_url(REDIS_URL).info("persistence").get("aof_enabled", 0)):
             services.check_redis_persistence()

@@ -290,6 +290,7 @@ def test_the_cli_adds_an_event_and_previews_with_gonghao_now(tmp_path, monkeypat
     monkeypatch.setenv("LINE_API_BASE_URL", line.url)
     monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "t")
     monkeypatch.setenv("GONGHAO_NOW", "2023-04-20T09:00:00+08:00")
+    monkeypatch.setattr("dialogs.dates.FIXED_NOW", None)  # the commands fix the clock; put back after the test
     runner = CliRunner()
     added = runner.invoke(main, ["reminders", "add", "--kind", "pre_test", "--title-zh", "數位能力評量前測",
                                  "--title-en", "Capability pre-test", "--starts", "112/4/25", "--ends", "112/4/30",

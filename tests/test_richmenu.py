@@ -87,16 +87,16 @@ def services(line):
 
 
 def test_every_button_is_understood_by_the_conversation(menu, services):
-    from dialogs.engine import Context
     from dialogs.i18n import _, use_locale
     from dialogs.main import build_conversation
+    from handlers.common import context_for
 
     conversation = build_conversation()
     with use_locale("zh_TW"):
         not_understood = {_("Sorry, I did not understand that."), _("I am not sure I understood your question.")}
         for area in menu.body["areas"]:
             data = area["action"]["data"]
-            _state, messages = conversation.handle(None, data, Context(USER, "zh_TW", services=services))
+            _state, messages = conversation.handle(None, data, context_for(services, USER, "zh_TW"))
             said = " ".join(str(getattr(m, "text", "") or getattr(m, "title", "")) for m in messages)
             assert messages and said.strip(), data
             assert not any(phrase in said for phrase in not_understood), (data, said)

@@ -47,7 +47,7 @@ def site(tmp_path):
     """The app on SQLite, served by werkzeug on a free loopback port in a thread."""
     from werkzeug.serving import make_server
 
-    from bot import create_app
+    from bot import create_app, init_database
     from bot.config import Config
     from storage.staff import add_account
 
@@ -56,7 +56,8 @@ def site(tmp_path):
     config = Config(database_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}", secret_key="browser-secret",
                     channel_secret="s", channel_access_token="t", line_api_base_url="http://127.0.0.1:9",
                     public_url=f"http://127.0.0.1:{port}", bot_basic_id="@gonghao")
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
+    init_database(app)
     services = app.extensions["gonghao"]
     add_account(services.db, "amy", "admin", "a long enough password")
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -127,13 +127,12 @@ def test_session_cookies_are_httponly_lax_and_secure_in_production(console, tmp_
     assert response.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in \
         response.headers["Content-Security-Policy"]
 
-    from dataclasses import replace
+    from bot import create_app, init_database
 
-    from bot import create_app
-
-    config = replace(console.services.config, env="production",
-                     database_url=f"sqlite:///{tmp_path / 'prod.sqlite3'}")
-    app = create_app(config, start_worker=False)
+    config = console.services.config.model_copy(update={"env": "production",
+                                                        "database_url": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
+    app = create_app(config)
+    init_database(app)
     try:
         cookie = app.test_client().get("/staff/login").headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_file
 
-from dialogs import townships
+from common import townships
 from dialogs.engine import Context, Refused
 from dialogs.i18n import catalog, use_locale
 from dialogs.validators import (
@@ -353,9 +353,27 @@ def test_every_town_is_found_by_its_names():
 def test_every_msgid_is_translated():
     translated = catalog("zh_TW")
     missing = []
-    for source in ("dialogs/validators.py", "dialogs/townships.py"):
+    for source in ("dialogs/validators.py", "common/townships.py"):
         for _lineno, msgid, _comments, _context in extract_from_file(
                 "python", ROOT / source, keywords={"_": None, "N_": None}):
             if msgid not in translated:
                 missing.append(msgid)
     assert missing == []
+
+
+@pytest.mark.parametrize("typed, number", [
+    ("三", 3), ("十", 10), ("十二", 12), ("五十", 50), ("五十五", 55), ("兩百", 200), ("兩百零五", 205),
+    ("一百五", 150), ("三千五", 3500), ("零", 0), ("百", None), ("十十", None), ("5", None), ("三人", None), ("", None),
+])
+def test_one_chinese_numeral_parser(typed, number):
+    from dialogs.text import chinese_number
+
+    assert chinese_number(typed) == number
+
+
+@pytest.mark.parametrize("typed, number", [("五十人", 50), ("兩百", 200)])
+def test_the_letter_and_the_screening_read_chinese_numerals_alike(typed, number):
+    from dialogs.eligibility import employee_count
+
+    assert validate_employees(typed) == number
+    assert employee_count(typed, Context("U-test")) == number

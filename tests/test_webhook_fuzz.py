@@ -180,11 +180,12 @@ def test_the_event_schema_is_plain_json_schema():
 
 def test_any_events_embedded(line, tmp_path):
     """The embedded default (SQLite, the in-process worker)."""
-    from bot import create_app
+    from bot import create_app, start_embedded
     from tests.conftest import cleanup_backend, make_config
 
     config, cleanup = make_config("embedded", line.url)
     app = create_app(config)
+    start_embedded(app)
     try:
         check_any_events(line, app)
     finally:

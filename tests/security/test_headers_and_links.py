@@ -2,7 +2,6 @@
 production; a signed letter link serves exactly the version it names."""
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -52,10 +51,12 @@ def test_every_response_carries_the_protective_headers(console):
 
 
 def test_production_sends_hsts(console, tmp_path):
-    from bot import create_app
+    from bot import create_app, init_database
 
-    config = replace(console.services.config, env="production", database_url=f"sqlite:///{tmp_path / 'p.sqlite3'}")
-    app = create_app(config, start_worker=False)
+    config = console.services.config.model_copy(update={"env": "production",
+                                                        "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}"})
+    app = create_app(config)
+    init_database(app)
     try:
         for path in ("/staff/login", "/d/letter/forged", "/nothing"):
             response = app.test_client().get(path)

@@ -2,7 +2,6 @@
 growing wait; the owner of the account signs in from elsewhere while someone guesses."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import time_machine
@@ -62,8 +61,8 @@ def test_without_proxy_hops_a_forged_x_forwarded_for_changes_nothing(console):
 def test_behind_one_proxy_the_address_is_the_one_the_proxy_saw(console, tmp_path):
     from bot import create_app
 
-    config = replace(console.services.config, proxy_hops=1)
-    app = create_app(config, start_worker=False)
+    config = console.services.config.model_copy(update={"proxy_hops": 1})
+    app = create_app(config)
     app.testing = True
     try:
         console.client("amy", "admin")

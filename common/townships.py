@@ -263,3 +263,9 @@ def _county_cities() -> tuple[Town, ...]:
     all_towns = [t for c in counties() for t in towns(c.code)]
     names = [t.name for t in all_towns]
     return tuple(t for t in all_towns if t.name.endswith("市") and names.count(t.name) == 1)
+
+
+def place(county_code: Optional[str], town_code: Optional[str]) -> str:
+    """所在地 as 附件一 writes it: 縣市/鄉鎮 (臺北市/大安區); empty when neither is known."""
+    names = [x.name for x in (county(county_code or ""), town(town_code or "")) if x is not None]
+    return "/".join(names)

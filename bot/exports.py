@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from sqlalchemy import select
 
+from common.dates import TAIPEI
+from common.townships import place
+from dialogs.eligibility import letter_flags
+from dialogs.letter_doc import letter_url, national_phone
 from storage.letters import SUBMITTED, WITHDRAWN, Case, Letter
+from storage.reminders import ASSESSMENT_KINDS, CompletionReport
+
 
 KINDS = ("roster", "letters", "tests")
 FORMATS = ("xlsx", "csv")
@@ -58,21 +63,9 @@ def neutralise(value: Any) -> Any:
 def local_time(moment: Optional[datetime]) -> str:
     if moment is None:
         return ""
-    from dialogs.dates import TAIPEI
-
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def place(county_code: Optional[str], town_code: Optional[str]) -> str:
-    """所在地 as the column asks: 縣市/鄉鎮 (臺北市/大安區)."""
-    from dialogs import townships
-
-    county = townships.county(county_code or "")
-    town = townships.town(town_code or "")
-    names = [x.name for x in (county, town) if x is not None]
-    return "/".join(names)
 
 
 def other_programs_text(declared: Optional[bool], names: Optional[str]) -> str:
@@ -82,57 +75,6 @@ def other_programs_text(declared: Optional[bool], names: Optional[str]) -> str:
     if declared:
         return f"是：{names}" if names else "是"
     return "否"
-
-
-_SCREENINGS: dict = {}
-
-
-def screening_not_eligible(raw: Optional[str], edition: Optional[int]) -> bool:
-    """True when the letter's stored screening answers (JSON) settle "not eligible".
-
-    The JSON may hold the outcome itself ({"outcome": "not_eligible"}) or the answers of the
-    screening dialog, which are screened against the case's edition (dialogs.eligibility).
-    """
-    if not raw:
-        return False
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return False
-    if not isinstance(data, dict):
-        return False
-    from dialogs.eligibility import NOT_ELIGIBLE, screen
-
-    if "outcome" in data:
-        return data.get("outcome") == NOT_ELIGIBLE
-    answers = data.get("answers", data)
-    key = (raw, edition)
-    if key not in _SCREENINGS:
-        from dialogs.edition import edition_for
-
-        if len(_SCREENINGS) > 10_000:
-            _SCREENINGS.clear()
-        try:
-            _SCREENINGS[key] = screen(answers, edition_for(case_edition=edition)[0]).outcome == NOT_ELIGIBLE
-        except Exception:
-            _SCREENINGS[key] = False
-    return _SCREENINGS[key]
-
-
-def letter_flags(row, edition: Optional[int] = None) -> list[str]:
-    """The names of a letter's flags, in a fixed order (a row with the flag columns and screening)."""
-    found = []
-    if row.flag_over_nine:
-        found.append("over_nine")
-    if row.flag_conflict:
-        found.append("conflict")
-    if row.flag_duplicate:
-        found.append("duplicate")
-    if row.flag_previous_program:
-        found.append("previous_program")
-    if screening_not_eligible(row.screening, edition):
-        found.append("not_eligible")
-    return found
 
 
 # -- tables -----------------------------------------------------------------------------------------
@@ -217,8 +159,6 @@ LETTER_HEADERS = ("letter_id", "case_id", "計畫名稱", "letter_status", "vers
 def letters_table(db, case_id: Optional[int] = None, edition: Optional[int] = None, config=None,
                   **_ignored) -> Table:
     """Every letter of intent (附件二 一) with its values, status, flags and a signed link to its document."""
-    from dialogs.letter_doc import letter_url, national_phone
-
     columns = (Letter.id, Letter.case_id, Case.plan_name, Letter.status, Letter.version, Letter.company_name,
                Letter.business_number, Letter.company_type, Letter.employees, Letter.county_code, Letter.town_code,
                Letter.products, Letter.other_programs, Letter.other_program_names, Letter.contact_name, Letter.mobile,
@@ -249,8 +189,6 @@ TEST_STATE_NAMES = {"confirmed": "已完成（匯入確認）", "self_reported":
 
 def _completions(db) -> tuple[dict, dict]:
     """{(kind, user id)} and {(kind, 統編)} → (state, day) for the pre/post tests (confirmed wins)."""
-    from storage.reminders import ASSESSMENT_KINDS, CompletionReport
-
     by_user: dict = {}
     by_tax: dict = {}
     query = select(CompletionReport.kind, CompletionReport.user_id, CompletionReport.tax_id,
@@ -399,8 +337,6 @@ def audit_export(db, actor: str, table: Table, fmt: str, rows: int, complete: bo
 
 def filename(kind: str, fmt: str, case_id: Optional[int] = None, edition: Optional[int] = None) -> str:
     """A download name such as 附件一-roster-case-12-20230310.xlsx (ASCII-safe apart from the prefix)."""
-    from dialogs.dates import TAIPEI
-
     prefix = {"roster": "附件一預定輔導企業彙總表", "letters": "企業合作意向書", "tests": "前後測狀態"}[kind]
     scope = f"case-{case_id}" if case_id is not None else f"edition-{edition}"
     stamp = datetime.now(TAIPEI).strftime("%Y%m%d-%H%M")
