@@ -535,8 +535,19 @@ def _submit(ctx: Context) -> Outcome:
     return Outcome(messages)
 
 
+def _after_cancel(ctx: Context) -> list[Message]:
+    """What stays after the owner discarded the answers: the place in the case, and the way back."""
+    case = _case(ctx)
+    if case is None:
+        return []
+    return [Text(_("You are still in the case 「{plan}」, and your letter of intent is not sent. To fill it in "
+                   "again, type 填寫意向書.").format(plan=case.plan_name),
+                 (Choice(_("Fill it in"), f"fill:{case.id}"),))]
+
+
 def letter_dialog() -> Dialog:
-    return Dialog(NAME, STEPS, _submit, intro=_intro, summary_title=N_("Your letter of intent: please check"))
+    return Dialog(NAME, STEPS, _submit, intro=_intro, summary_title=N_("Your letter of intent: please check"),
+                  title=N_("the letter of intent"), after_cancel=_after_cancel)
 
 
 # -- after sending: show, correct, withdraw -----------------------------------------------------------------
@@ -711,7 +722,7 @@ def _change_finish(ctx: Context) -> Outcome:
 
 
 def change_dialog() -> Dialog:
-    return Dialog(CHANGE, _change_steps(), _change_finish, intro=_change_intro)
+    return Dialog(CHANGE, _change_steps(), _change_finish, intro=_change_intro, title=N_("the correction"))
 
 
 def _withdraw(ctx: Context, text: str) -> Outcome:

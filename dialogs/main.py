@@ -86,7 +86,7 @@ def _core_intents() -> list[Intent]:
     return [
         Intent("contact", [N_("contact"), "聯絡窗口", "聯絡方式", "聯絡", "客服", "電話", "contact us"], _contact_intent,
                anywhere=True),
-        Intent("greeting", ["hi", "hello", "你好", "您好", "嗨", "哈囉"], _greeting_intent),
+        Intent("greeting", ["hi", "hello", "你好", "您好", "嗨", "哈囉"], _greeting_intent, anywhere=True),
     ]
 
 

@@ -188,7 +188,10 @@ def test_cancel_and_back_work_and_the_letter_resumes_after_a_restart(chat):
     assert bot.says(OWNER_ID, "上一步") == ["請問企業名稱？（請填登記的全名）"]
     bot.says(OWNER_ID, "好客小吃店")
     said = bot.says(OWNER_ID, "取消")
-    assert said[0] == "已取消，沒有儲存任何資料。"
+    assert said == ["要放棄企業合作意向書已填的 1 項答案（企業名稱）嗎？放棄後無法復原。"]  # asked first
+    said = bot.taps(OWNER_ID, "discard")
+    assert said == ["已取消，剛才填的答案已刪除。",
+                    "您仍在「好客數位共好計畫」案件中，企業合作意向書尚未送出。要重新填寫，請輸入「填寫意向書」。"]
 
     # the letter is still there as a draft; "fill it in" starts again
     said = bot.says(OWNER_ID, "我的意向書")
