@@ -43,7 +43,16 @@ _DISCARD_WORDS = {DISCARD, "確定", "確定取消", "放棄", "丟棄", "yes", 
 _KEEP_DRAFT_WORDS = {KEEP_DRAFT, "不要", "不", "否", "no", "繼續填寫", "繼續", "留著", "保留", "keepfilling"}
 
 # Kinds of input at a step (see `classify`).
-ANSWER, QUESTION, GLOBAL, SMALL_TALK = "answer", "question", "global", "small_talk"
+ANSWER, QUESTION, MAYBE_QUESTION, GLOBAL, SMALL_TALK = "answer", "question", "maybe_question", "global", "small_talk"
+
+_QUESTION_END = re.compile(r"(?:[?？]|[嗎呢]|怎麼辦|是什麼|什麼意思)[\s。.!！~～]*$")
+_QUESTION_START = re.compile(r"^(?:請問|想問|問一下|要怎麼|怎麼|如何|為什麼|是不是)")
+
+
+def is_plain_question(text: str) -> bool:
+    """True for text that is plainly a question ("這裡要寫什麼？", "請問聯絡人要填誰"), not an answer."""
+    text = (text or "").strip()
+    return bool(_QUESTION_END.search(text) or _QUESTION_START.search(text))
 
 
 class Refused(Exception):
@@ -225,7 +234,8 @@ def classify(text: str, step: Step, ctx: Context, intents: Sequence[Intent] = ()
 
     GLOBAL: a menu entry, a postback or a command of the conversation (it pauses the dialog);
     SMALL_TALK: an intent answered where it is asked (the dialog then asks again);
-    QUESTION: text shaped like a question at a step with no button it matches;
+    QUESTION: plainly a question (ends in ？/嗎/呢, starts with 請問/怎麼 …);
+    MAYBE_QUESTION: has a question word inside ("幾米咖啡館"): kept only after one tap;
     ANSWER: everything else, for the step's validator to judge.
     A tapped or typed button of the step itself is always an answer.
     """
@@ -238,8 +248,10 @@ def classify(text: str, step: Step, ctx: Context, intents: Sequence[Intent] = ()
             return SMALL_TALK if intent.anywhere else GLOBAL
     if BUTTON_VALUE.fullmatch(text):
         return ANSWER  # an old button of this dialog: its validator says why it does not fit
-    if looks_like_question(text):
+    if is_plain_question(text):
         return QUESTION
+    if looks_like_question(text):
+        return MAYBE_QUESTION
     return ANSWER
 
 
@@ -481,27 +493,30 @@ class Conversation:
         if kind == SMALL_TALK:
             intent = next(i for i in self.intents if i.matches(text))
             return state, list(intent.action(ctx, text).messages) + self._ask(dialog, state, ctx, again=True)
-        if kind == QUESTION:
-            answer = self.answer_question(text, ctx, True)
-            if answer:
-                return state, answer + self._ask(dialog, state, ctx, again=True)
+        answer = self.answer_question(text, ctx, True) if kind in (QUESTION, MAYBE_QUESTION) else None
+        if answer and kind == QUESTION:
+            return state, answer + self._ask(dialog, state, ctx, again=True)
         try:
             value = step.check(text, ctx)
-        except Refused as refusal:
-            answer = None if kind != ANSWER or BUTTON_VALUE.fullmatch(text) else self.answer_question(text, ctx, True)
+        except Refused as refusal:  # an answer that does not fit: say why (never an unrelated FAQ topic)
             if answer:
                 return state, answer + self._ask(dialog, state, ctx, again=True)
             return self._refuse(dialog, state, refusal, ctx)
-        if kind == QUESTION:  # neither a clear answer nor a question we know: ask, never store silently
-            state["pending"] = {"kind": "keep", "field": step.field, "text": text}
-            state["data"] = ctx.data
-            return state, [self._keep_question(text, step, ctx)]
-        return self._store(dialog, state, step, value, ctx)
+        if kind == ANSWER:
+            return self._store(dialog, state, step, value, ctx)
+        # neither a clear answer nor a question we know: ask, never store silently
+        state["pending"] = {"kind": "keep", "field": step.field, "text": text}
+        state["data"] = ctx.data
+        return state, list(answer or []) + [self._keep_question(text, step, ctx, unanswered=kind == QUESTION)]
 
-    def _keep_question(self, text: str, step: Step, ctx: Context) -> Text:
+    def _keep_question(self, text: str, step: Step, ctx: Context, unanswered: bool) -> Text:
         label = _resolve_text(step.label or step.field, ctx)
-        return Text(_("I could not find an answer to “{text}”. Is it your answer for {field}?").format(
-            text=text, field=label), (Choice(_("Yes, keep it"), KEEP_ANSWER), Choice(_("No"), NOT_ANSWER)))
+        if unanswered:
+            said = _("I could not find an answer to “{text}”. Is it your answer for {field}?")
+        else:
+            said = _("Is “{text}” your answer for {field}?")
+        return Text(said.format(text=text, field=label),
+                    (Choice(_("Yes, keep it"), KEEP_ANSWER), Choice(_("No"), NOT_ANSWER)))
 
     def _store(self, dialog: Dialog, state: dict, step: Step, value: Any, ctx: Context):
         ctx.values[step.field] = value
@@ -683,10 +698,10 @@ class Conversation:
 
     def _with_menu(self, messages: list[Message], ctx: Context, state: Optional[dict] = None) -> list[Message]:
         """Puts the menu entries as buttons under the last text that has none (繼續填寫 first when a draft waits)."""
-        if messages and isinstance(messages[-1], Text) and not messages[-1].choices:
-            choices = list(self.menu_choices(ctx))
-            if state and state.get("paused"):
-                choices = [Choice(_("Go on filling in"), RESUME)] + choices[:12]
-            last = messages[-1]
-            return messages[:-1] + [Text(last.text, tuple(choices))]
-        return messages
+        if not messages or not isinstance(messages[-1], Text):
+            return messages
+        last = messages[-1]
+        choices = list(last.choices) or list(self.menu_choices(ctx))
+        if state and state.get("paused") and all(c.value != RESUME for c in choices):
+            choices = [Choice(_("Go on filling in"), RESUME)] + choices[:12]
+        return messages[:-1] + [Text(last.text, tuple(choices))]

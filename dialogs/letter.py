@@ -32,7 +32,7 @@ from dialogs.text import command_key, tidy
 from dialogs.validators import (EMPLOYEES_LIMIT, display_county, display_phone, display_town, validate_address,
                                 validate_business_number, validate_company_name, validate_county, validate_email,
                                 validate_employees, validate_mobile, validate_person_name, validate_phone,
-                                validate_town)
+                                validate_products, validate_program_names, validate_town)
 from storage import letters as store
 
 NAME = "letter"
@@ -45,7 +45,6 @@ PAGE_SIZE = 12  # LINE shows at most 13 quick replies: 12 places and "more"
 AGREE = "agree"
 SAME = "same"
 NONE, YES = "none", "yes"
-TEXT_MAX = 200
 
 _AGREE_WORDS = {"agree", "iagree", "同意", "我同意", "是", "好", "ok", "yes", "y", "確認", "了解", "瞭解", "接受"}
 _YES_WORDS = {"yes", "y", "是", "有", "有的", "是的", "對", "有參加", "有申請", "參與"}
@@ -112,13 +111,8 @@ def _not_a_code(validate: Callable) -> Callable:
 
 
 def _short_text(raw: str, ctx: Context) -> str:
-    """A short free text (products, program names), kept as typed (台 stays 台)."""
-    text = tidy(raw)
-    if not text:
-        raise Refused(_("Please type an answer."))
-    if len(text) > TEXT_MAX:
-        raise Refused(_("Please keep it shorter: at most {max} characters.").format(max=TEXT_MAX))
-    return text
+    """The names of other programs, kept as typed (台 stays 台), as long as the roster's box allows."""
+    return validate_program_names(raw, ctx)
 
 
 def list_join(items) -> str:
@@ -363,7 +357,7 @@ STEPS = [
          _county, choices=_county_choices, label=N_("County or city"), display=display_county),
     Step("town", _ask(_town_question), _town, choices=_town_choices, label=N_("Township or district"),
          display=display_town),
-    Step("products", _q(N_("What are its main services or products (主要服務/產品)?")), _not_a_code(_short_text),
+    Step("products", _q(N_("What are its main services or products (主要服務/產品)?")), _not_a_code(validate_products),
          label=N_("Main services or products")),
     Step("other_programs", _q(N_("This year, does the enterprise take part in, or has it applied to, other "
                                   "government coaching or subsidy programs?")),

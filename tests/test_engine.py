@@ -182,6 +182,8 @@ def test_classify_is_one_small_rule_for_every_step():
         assert classify("提案試算", name, ctx, INTENTS) == "global"
         assert classify("謝謝", name, ctx, INTENTS) == "small_talk"
         assert classify("這裡要寫什麼？", name, ctx, INTENTS) == "question"
+        assert classify("請問聯絡人要填誰", name, ctx, INTENTS) == "question"
+        assert classify("幾米咖啡館", name, ctx, INTENTS) == "maybe_question"
         assert classify("Small", size, ctx, INTENTS) == "answer"  # a button of the step always answers it
 
 
@@ -216,8 +218,8 @@ def test_an_unknown_question_is_never_stored_silently(chat):
     assert [c.value for c in chat.last[0].choices] == ["keep_answer", "not_answer"]
     assert chat.state["values"] == {}
     assert chat.says("not_answer") == ["What is the company's name?"]
-    chat.says("哪裡好餐廳")  # a name that looks like a question: one tap keeps it
-    assert chat.says("keep_answer") == ["How big?"]
+    assert chat.says("哪裡好餐廳") == ["「哪裡好餐廳」是您要填在「Name」的內容嗎？"]  # a question word inside
+    assert chat.says("keep_answer") == ["How big?"]  # one tap keeps it
     assert chat.state["values"] == {"name": "哪裡好餐廳"}
 
 

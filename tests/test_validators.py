@@ -224,7 +224,7 @@ def test_names_accepted(validator, typed, stored):
     (validate_company_name, "", "請輸入登記的企業名稱。"),
     (validate_person_name, "   ", "請輸入姓名。"),
     (validate_person_name, "王", "名稱太短了，請至少輸入 2 個字。"),
-    (validate_company_name, "共" * 101, "名稱太長了，最多 100 個字。"),
+    (validate_company_name, "共" * 51, "名稱太長了，最多 50 個字。"),  # the box on 附件二
     (validate_company_name, "https://gonghao.example.com", "請輸入名稱本身，不是網址。"),
     (validate_company_name, "www.example.com.tw", "請輸入名稱本身，不是網址。"),
     (validate_person_name, "wang@gmail.com", "請輸入名稱本身，不是 E-mail。"),

@@ -1,0 +1,161 @@
+"""The letter of intent when the owner wanders: questions, menu taps, the menu, cancel, back, odd text.
+
+Transcripts through the whole bot (both backends, the mock LINE platform), one per point of
+issue 10's items 1–3, and the full letter of its "Done when".
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from dialogs.letter_doc import docx_text
+from storage.exports import export
+from tests.letter_support import OWNER, answers, last_buttons, letter_row, make_case, path_of, quick, uris
+
+OWNER_ID = "U" + "1c" * 16
+ASK_NAME = "請問企業名稱？（請填登記的全名）"
+ASK_CONTACT = "聯絡人是哪一位？請輸入全名。"
+ASK_PRODUCTS = "主要服務或產品是什麼？"
+
+
+@pytest.fixture()
+def chat(bot):
+    return quick(bot)
+
+
+def start_letter(bot, case) -> None:
+    bot.says(OWNER_ID, case.owner_code)
+    assert bot.taps(OWNER_ID, "agree")[-1] == ASK_NAME
+
+
+def answer_up_to(bot, count: int) -> list[str]:
+    said = []
+    for answer in answers()[:count]:
+        said = bot.says(OWNER_ID, answer)
+    return said
+
+
+def draft_values(bot) -> dict:
+    state = bot.services.store.load_state(OWNER_ID) or {}
+    return dict(state.get("values") or {})
+
+
+# -- item 1: input is classified before it fills a field -----------------------------------------------
+def test_a_menu_tap_at_a_question_pauses_the_letter_and_fills_nothing(chat):
+    bot = chat
+    case = make_case(bot.services)
+    start_letter(bot, case)
+    said = bot.taps(OWNER_ID, "faq")  # 常見問題 on the rich menu, at 企業名稱
+    assert said == ["可以直接用自己的話問我，或點選下方的常見問題："]  # nothing answered yet: nothing to keep
+    assert letter_row(bot.services, OWNER_ID, case.id).company_name is None
+    assert bot.taps(OWNER_ID, f"fill:{case.id}")[-1] == ASK_NAME
+    answer_up_to(bot, 5)
+    said = bot.taps(OWNER_ID, "calculator")  # 提案試算 at 主要服務
+    assert said[0] == ("已為您保留企業合作意向書的填答。之後點「繼續填寫」或直接輸入「繼續填寫」，"
+                       "就會從剛才停下的地方接著填。")
+    assert "products" not in (bot.services.store.load_state(OWNER_ID)["paused"][-1]["values"])
+    assert bot.says(OWNER_ID, "取消") == ["已取消，沒有儲存任何資料。"]  # the calculator, which had no answers
+    assert last_buttons(bot, OWNER_ID)[0] == ("繼續填寫", "resume")  # the letter waits
+    assert bot.taps(OWNER_ID, "resume")[-1] == ASK_PRODUCTS
+    assert len(draft_values(bot)) == 6
+
+
+def test_a_known_question_at_a_free_text_step_is_answered_and_asked_again(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    said = bot.says(OWNER_ID, "稅籍登記可以嗎？")
+    assert said[0].startswith("可以。小微型企業包含「僅辦理稅籍登記之營利事業」")
+    assert said[-1] == ASK_NAME
+    assert draft_values(bot) == {}
+
+
+def test_a_question_we_do_not_know_is_never_stored(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    answer_up_to(bot, 7)
+    said = bot.says(OWNER_ID, "聯絡人要填老闆還是員工？")
+    assert "contact_name" not in draft_values(bot)
+    assert said[-1] == ASK_CONTACT
+    said = bot.says(OWNER_ID, "我的公司叫什麼名字？")
+    assert said[0].startswith("這看起來是一個問題，不是答案。") and "contact_name" not in draft_values(bot)
+
+
+def test_text_that_may_be_a_question_is_kept_only_after_one_tap(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    said = bot.says(OWNER_ID, "可以吃早午餐")  # a real name with a question word in it
+    assert said == ["「可以吃早午餐」是您要填在「企業名稱」的內容嗎？"]
+    assert last_buttons(bot, OWNER_ID) == [("是，就填這個", "keep_answer"), ("否", "not_answer")]
+    assert draft_values(bot) == {}
+    assert bot.taps(OWNER_ID, "keep_answer") == ["統一編號是多少？（8 位數字）"]
+    assert draft_values(bot) == {"company_name": "可以吃早午餐"}
+
+
+# -- item 2: drafts are never lost by navigation ----------------------------------------------------
+def test_the_menu_and_go_on_keep_a_fourteen_answer_draft(chat):
+    bot = chat
+    case = make_case(bot.services)
+    start_letter(bot, case)
+    answer_up_to(bot, 13)  # 14 values: 臺北市大安區 answers county and town
+    before = draft_values(bot)
+    assert len(before) == 14
+    said = bot.says(OWNER_ID, "主選單")
+    assert said[0].startswith("已為您保留企業合作意向書的填答")
+    assert last_buttons(bot, OWNER_ID)[0] == ("繼續填寫", "resume")
+    said = bot.says(OWNER_ID, "我的意向書")
+    assert said == ["您在「好客數位共好計畫」的意向書尚未送出。"]
+    said = bot.taps(OWNER_ID, f"fill:{case.id}")  # its 繼續填寫 button
+    assert said == ["從剛才停下的地方繼續填寫企業合作意向書。", said[-1]]
+    assert said[-1].startswith("意向書第三項")
+    assert draft_values(bot) == before
+
+
+def test_cancel_asks_and_says_what_will_be_lost(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    answer_up_to(bot, 2)
+    said = bot.says(OWNER_ID, "取消")
+    assert said == ["要放棄企業合作意向書已填的 2 項答案（企業名稱、統一編號）嗎？放棄後無法復原。"]
+    assert last_buttons(bot, OWNER_ID) == [("確定放棄", "discard"), ("繼續填寫", "keep_draft")]
+    assert bot.taps(OWNER_ID, "keep_draft") == ["好的，填答都保留著。", "企業型態是哪一種？"]
+    assert len(draft_values(bot)) == 2
+
+
+def test_back_during_a_change_from_the_summary_returns_to_the_summary(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    said = answer_up_to(bot, len(answers()))
+    assert "請確認您的企業合作意向書" in said[-1]
+    assert bot.taps(OWNER_ID, "change:email") == ["E-mail 是？"]
+    said = bot.says(OWNER_ID, "上一步")
+    assert "請確認您的企業合作意向書" in said[-1] and OWNER["email"] in said[-1]
+    assert draft_values(bot)["undertaking_六"] == "agree"  # no undertaking was cleared
+
+
+def test_a_question_at_the_summary_gets_a_short_answer(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    answer_up_to(bot, len(answers()))
+    said = bot.says(OWNER_ID, "截止日是哪天？")
+    assert said[0].startswith("提案申請截止時間為112年3月16日")
+    assert said[-1] == "都填好了。請點「確認送出」，或點「查看摘要」修改欄位。"
+    assert len(said) == 2
+
+
+# -- item 3: fields accept what the paper form accepts ---------------------------------------------
+@pytest.mark.parametrize("at, typed, told", [
+    (0, "🍜阿明小吃店", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
+    (5, "滷肉飯\x00便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    (5, "這裡要寫什麼？", "這看起來是一個問題，不是答案。請直接輸入主要服務或產品；如果想發問，可以點「常見問題」。"),
+    (5, "滷肉飯" * 20, "這超過表格欄位能容納的長度：最多 50 個字。"),
+    (12, "臺北市大安區和平東路一段1號🏠", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
+])
+def test_fields_refuse_what_the_paper_form_cannot_hold(chat, at, typed, told):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    before = answer_up_to(bot, at)
+    said = bot.says(OWNER_ID, typed)
+    assert said[0] == told
+    assert said[-1] == (before[-1] if before else ASK_NAME)
