@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from bot import line_events
 from bot.config import Config
+from dialogs.text import scrub
 
 SECRET = "console-channel-secret"
 TOKEN = "console-access-token"
@@ -102,6 +103,7 @@ class ConsoleChat:
 
     def say(self, text: str) -> str:
         """Sends what the user typed; a number taps that button."""
+        text = scrub(text)  # what a terminal can send that LINE never would (NUL, escapes)
         token = self.mock.issue_reply_token(self.user_id)
         action = self._action_for(text)
         if action and action.get("type") == "postback":

@@ -33,7 +33,10 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature, SignatureExpired
 
+from dialogs.engine import Refused
 from dialogs.i18n import _, use_locale
+from dialogs.text import scrub
+from dialogs.validators import form_text
 
 bp = Blueprint("staff", __name__, template_folder="templates")
 csrf = CSRFProtect()
@@ -272,6 +275,12 @@ def _read_case_form() -> tuple[dict, dict]:
         limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
         if len(values[name]) > limit:
             errors[name] = _("At most {n} characters.").format(n=limit)
+        else:
+            try:  # the case's part of 附件二 is printed: the same normaliser as the owners' answers
+                values[name] = form_text(values[name], "", questions=False) if name not in LONG_FIELDS \
+                    else scrub(values[name]).strip()
+            except Refused as refusal:
+                errors[name] = refusal.message
     edition = None
     if values["edition"].isdigit():
         edition, _covers = edition_for(case_edition=int(values["edition"]))

@@ -281,11 +281,12 @@ def employees_over_limit(n: int, limit: int = EMPLOYEES_LIMIT) -> bool:
 # Pictographs, their joiners and variation selectors, keycaps, flags, tags: a form cannot print them.
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\uFE0E\uFE0F\u200D\u20E3"
                     "\U000E0000-\U000E007F\U0001F1E6-\U0001F1FF]")
-def form_text(value: Any, kind: str, what: Optional[str] = None) -> str:
+def form_text(value: Any, kind: str, what: Optional[str] = None, questions: bool = True) -> str:
     """The one normaliser of free text that goes on 附件二 / 附件一 (chat, console, imports, staff edits).
 
     NFKC and collapsed spaces (台 kept as typed); refuses control characters, emoji and text that is
-    plainly a question, each with a reason, and text longer than the form's box (``FIELD_MAX[kind]``).
+    plainly a question (unless ``questions`` is False: staff texts may ask), each with a reason, and text
+    longer than the form's box (``FIELD_MAX[kind]``).
     """
     raw = unicodedata.normalize("NFKC", str(value or ""))
     if has_unsafe(raw) or any(unicodedata.category(ch) in ("Cc", "Cf", "Co") and ch not in "\t\n\r\u200d"
@@ -294,7 +295,7 @@ def form_text(value: Any, kind: str, what: Optional[str] = None) -> str:
     text = re.sub(r"\s+", " ", scrub(raw)).strip()
     if _EMOJI.search(text):
         raise Refused(_("Please leave out emoji and pictures: the form is printed and signed on paper."))
-    if text and is_plain_question(text):
+    if questions and text and is_plain_question(text):
         raise Refused(_("This reads like a question, not an answer. Please type {what} itself; "
                         "to ask something, tap 常見問題 (FAQ).").format(
             what=what or _("the answer")))

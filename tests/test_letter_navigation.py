@@ -159,3 +159,62 @@ def test_fields_refuse_what_the_paper_form_cannot_hold(chat, at, typed, told):
     said = bot.says(OWNER_ID, typed)
     assert said[0] == told
     assert said[-1] == (before[-1] if before else ASK_NAME)
+
+
+# -- the full letter of "Done when" ----------------------------------------------------------------------
+def test_a_wandering_owner_sends_exactly_the_intended_letter(chat, tmp_path):
+    """Three questions, two menu taps, 主選單, back again, two changes from the summary, then send."""
+    bot = chat
+    case = make_case(bot.services)
+    start_letter(bot, case)
+    plan = answers()
+    asked_questions = {1: "稅籍登記可以嗎？", 6: "截止日是哪天？", 12: "員工超過9人可以嗎？"}
+    menu_taps = {3: "faq", 9: "calculator"}
+    for index, answer in enumerate(plan):
+        if index in asked_questions:
+            said = bot.says(OWNER_ID, asked_questions[index])
+            assert len(said) == 2 and "（依據：" in said[0], said  # answered with its paragraph, then asked again
+        if index in menu_taps:
+            said = bot.taps(OWNER_ID, menu_taps[index])
+            assert said[0].startswith("已為您保留企業合作意向書的填答")
+            if menu_taps[index] == "calculator":
+                bot.says(OWNER_ID, "主選單")  # leaves the calculator; the letter stays aside
+            assert bot.taps(OWNER_ID, "resume")[0] == "從剛才停下的地方繼續填寫企業合作意向書。"
+        if index == 11:
+            said = bot.says(OWNER_ID, "主選單")
+            assert said[0].startswith("已為您保留企業合作意向書的填答")
+            assert bot.says(OWNER_ID, "我的意向書") == ["您在「好客數位共好計畫」的意向書尚未送出。"]
+            bot.taps(OWNER_ID, f"fill:{case.id}")
+        said = bot.says(OWNER_ID, answer)
+    assert "請確認您的企業合作意向書" in said[-1]
+
+    # two changes from the summary (one of them abandoned with 上一步 first)
+    assert bot.taps(OWNER_ID, "change:products") == [ASK_PRODUCTS]
+    assert "請確認您的企業合作意向書" in bot.says(OWNER_ID, "上一步")[-1]
+    bot.taps(OWNER_ID, "change:products")
+    said = bot.says(OWNER_ID, "牛肉麵與小菜")
+    assert "主要服務/產品: 牛肉麵與小菜" in said[-1]
+    bot.taps(OWNER_ID, "change:employees")
+    said = bot.says(OWNER_ID, "七人")
+    assert "員工人數: 7 人" in said[-1]
+    said = bot.taps(OWNER_ID, "confirm")
+    assert any("已送給" in t for t in said), said
+
+    letter = letter_row(bot.services, OWNER_ID, case.id)
+    intended = dict(company_name=OWNER["company"], business_number=OWNER["number"], company_type=1, employees=7,
+                    county_code="63000", town_code="63000030", products="牛肉麵與小菜", other_programs=False,
+                    contact_name=OWNER["contact"], mobile="+886912345678", phone="+886225533988", phone_ext="603",
+                    email=OWNER["email"], representative=OWNER["representative"], address=OWNER["address"])
+    assert {k: getattr(letter, k) for k in intended} == intended
+
+    document = docx_text(bot.client.get(path_of(uris(bot, OWNER_ID)[-1])).data)
+    for expected in (OWNER["company"], OWNER["number"], "員工人數：7 人", "牛肉麵與小菜", OWNER["contact"],
+                     OWNER["representative"], OWNER["address"], OWNER["email"]):
+        assert expected in document, expected
+    for stray in ("faq", "calculator", "稅籍登記可以嗎", "截止日", "滷肉飯", "主選單"):
+        assert stray not in document, stray
+
+    path = tmp_path / "roster.csv"
+    assert export(bot.services.db, "roster", "csv", str(path), case_id=case.id) == 1
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
+    assert rows[1][:8] == ["1", OWNER["number"], "7", OWNER["company"], "臺北市/大安區", "牛肉麵與小菜", "1", "否"]

@@ -359,3 +359,31 @@ def test_every_msgid_is_translated():
             if msgid not in translated:
                 missing.append(msgid)
     assert missing == []
+
+
+# -- one normaliser for text that goes on the paper form (chat, console, imports, staff edits) ------------
+@pytest.mark.parametrize("kind, typed, told", [
+    ("company_name", "🍜阿明小吃店", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
+    ("products", "滷肉飯\x00便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    ("products", "滷肉飯\u202e便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    ("products", "這裡要寫什麼？", "這看起來是一個問題，不是答案。請直接輸入答案；如果想發問，可以點「常見問題」。"),
+    ("address", "臺" * 81, "這超過表格欄位能容納的長度：最多 80 個字。"),
+])
+def test_form_text_refuses_what_paper_cannot_hold(kind, typed, told):
+    from dialogs.validators import form_text
+
+    assert refusal(lambda value, ctx=None: form_text(value, kind), typed) == told
+
+
+def test_form_text_keeps_what_was_typed():
+    from dialogs.validators import form_text
+
+    assert form_text("  台灣ＰＯＳ　收銀 ", "products") == "台灣POS 收銀"
+    assert form_text("要不要續約？", "", questions=False) == "要不要續約?"  # staff texts may ask
+
+
+def test_an_import_row_with_an_emoji_is_refused_with_the_same_reason():
+    from storage.imports import _check_previous
+
+    row, problem = _check_previous(["22099131", "雲世代🚀計畫"], {"business_number": 0, "program_name": 1})
+    assert row is None and problem == "請不要使用表情符號或圖案：意向書要印出來簽名用印。"
