@@ -337,7 +337,21 @@ UNDERTAKING_QUESTIONS = {
     "六": N_("Undertaking 六: once signed, the letter of intent takes effect at once and shows that both sides "
              "agree to its content.\n\nDo you agree?"),
 }
+def _undertaking_two(ctx: Context) -> str:
+    """附件二 二: coaching accepted and the case's solution imported by the edition's deadline (§叁 雲端服務條件 1)."""
+    case = _case(ctx)
+    edition = _case_edition(ctx)
+    deadline = edition.dates.get("tool_import_deadline")
+    return _("Undertaking 二 of the letter: the enterprise agrees to be coached in the program and to finish "
+             "importing the case's cloud solution ({solution} of {vendor}), digital tools and coaching shown above "
+             "by {date} at the latest{cite}.\n\nDo you agree?").format(
+        solution=case.solution_name if case else "—", vendor=case.vendor_name if case else "—",
+        date=deadline.formatted() if deadline else "—",
+        cite=cite(deadline.citation) if deadline else "")
+
+
 UNDERTAKING_LABELS = {
+    "二": N_("二 Coaching and the import by the deadline"),
     "三": N_("三 No conflicting programs"),
     "四": N_("四 No other SME program this year"),
     "五": N_("五 Checks and questionnaires"),
@@ -375,6 +389,8 @@ STEPS = [
          _not_a_code(_representative), choices=(Choice(N_("Same as the contact"), SAME),),
          label=N_("Representative")),
     Step("address", _q(N_("The enterprise's address (地址)?")), _not_a_code(validate_address), label=N_("Address")),
+    Step("undertaking_二", _ask(_undertaking_two), _agree, choices=AGREE_CHOICES, label=UNDERTAKING_LABELS["二"],
+         display=_show_agreed),
 ] + [
     Step(f"undertaking_{number}", _q(question), _agree, choices=AGREE_CHOICES, label=UNDERTAKING_LABELS[number],
          display=_show_agreed)
@@ -466,8 +482,8 @@ def own_flag_messages(letter: store.Letter, programs: list[str], review: bool = 
     """What the owner is told about their own letter's flags (never about other letters)."""
     lines = []
     if letter.flag_duplicate:
-        lines.append("⚠ " + _("Another letter of intent this year carries the same business number. An enterprise "
-                              "can be coached in one case only, so the program office will check this with you."))
+        lines.append("⚠ " + _("Another letter of intent this year carries the same business number. The program "
+                              "office will check this with you."))
     if letter.flag_previous_program:
         lines.append("⚠ " + _("The program office's list shows this business number in {programs}. An enterprise "
                               "of those programs may not be coached here{cite}; the program office will check this "
@@ -504,7 +520,7 @@ def _submit(ctx: Context) -> Outcome:
         old_number = letter.business_number
         store.snapshot(s, letter)
         _apply_values(letter, ctx.values)
-        letter.undertakings = undertakings_json()
+        letter.undertakings = undertakings_json(("二", "三", "四", "五", "六"))
         letter.undertakings_at = now
         letter.screening = store.latest_screening(s, ctx.user_id) or letter.screening  # 資格檢查 goes with it
         letter.status = store.SUBMITTED

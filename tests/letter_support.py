@@ -33,7 +33,7 @@ def answers(owner: dict = OWNER) -> list[str]:
     """Every answer of the letter dialog, in order, all valid."""
     return [owner["company"], owner["number"], "1", "5", "臺北市大安區", owner["products"], "none", owner["contact"],
             owner["mobile"], owner["phone"], owner["email"], owner["representative"], owner["address"],
-            "agree", "agree", "agree", "agree"]
+            "agree", "agree", "agree", "agree", "agree"]
 
 
 def join_and_fill(bot, user: str, code: str, owner: dict = OWNER, submit: bool = True) -> list[str]:

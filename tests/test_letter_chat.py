@@ -61,7 +61,8 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
         ("wang.xiaoming@example", "「@」後面的網域需要有「.」，例如 gmail.com 或 company.com.tw。"),
         (OWNER["email"], "企業的代表人是哪一位？（與登記資料相同）"),
         (OWNER["representative"], "企業地址？"),
-        (OWNER["address"], "意向書第三項："),
+        (OWNER["address"], "意向書第二項：企業同意接受推動企業數位共好計畫輔導，並最遲於 112年7月31日(一) 完成導入"),
+        ("好", "意向書第三項："),
         ("我同意", "意向書第四項："),
         ("同意", "意向書第五項："),
         ("agree", "意向書第六項："),
@@ -99,7 +100,7 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     assert (letter.company_type, letter.employees, letter.county_code, letter.town_code) == (1, 12, "63000", "63000030")
     assert (letter.mobile, letter.phone, letter.phone_ext) == ("+886912345678", "+886225533988", "603")
     assert (letter.email, letter.other_programs, letter.flag_over_nine) == (OWNER["email"], False, True)
-    assert json.loads(letter.undertakings) == {"三": True, "四": True, "五": True, "六": True}
+    assert json.loads(letter.undertakings) == {"二": True, "三": True, "四": True, "五": True, "六": True}
     assert letter.undertakings_at is not None and letter.submitted_at is not None
 
     # the download: a filled 附件二 through a signed link

@@ -108,7 +108,7 @@ def test_the_menu_and_go_on_keep_a_fourteen_answer_draft(chat):
     assert said == ["您在「好客數位共好計畫」的意向書尚未送出。"]
     said = bot.taps(OWNER_ID, f"fill:{case.id}")  # its 繼續填寫 button
     assert said == ["從剛才停下的地方繼續填寫企業合作意向書。", said[-1]]
-    assert said[-1].startswith("意向書第三項")
+    assert said[-1].startswith("意向書第二項：企業同意接受推動企業數位共好計畫輔導，並最遲於 112年7月31日(一) 完成導入")
     assert draft_values(bot) == before
 
 
