@@ -299,13 +299,24 @@ def _theme(raw: str, ctx: Context) -> str:
 
 
 def enterprise_count(raw: str, ctx: Context) -> int:
-    """The number of enterprises in the case ("60", "60家")."""
-    text = re.sub(r"(家|間|個|家企業|enterprises?)$", "", normalise(raw).replace(" ", "").replace(",", ""))
-    if not re.fullmatch(r"\d{1,6}", text):
+    """The number of enterprises in the case ("60", "60家", "五十家"), with the reason when it cannot be one."""
+    from dialogs.validators import _chinese_number  # the one parser of Chinese numerals (issue 12 unifies them)
+
+    text = re.sub(r"(家企業|家|間|個|enterprises?)$", "", normalise(raw).replace(" ", "").replace(",", ""))
+    text = re.sub(r"^(?:約|大約|共|總共|about|around)", "", text)
+    if re.fullmatch(r"[-−]\d+(?:\.\d+)?", text):
+        raise Refused(_("A number of enterprises cannot be negative. Please type how many enterprises the case "
+                        "brings, for example 60."))
+    if re.fullmatch(r"\d*\.\d+", text):
+        raise Refused(_("Please type a whole number of enterprises, for example 60."))
+    count = int(text) if re.fullmatch(r"\d{1,9}", text) else _chinese_number(text)
+    if count is None:
         raise Refused(_("Please type the number of enterprises as a number, for example 60."))
-    count = int(text)
-    if count < 1 or count > MAX_COUNT:
-        raise Refused(_("Please type a number between 1 and {max}.").format(max=MAX_COUNT))
+    if count < 1:
+        raise Refused(_("A case brings at least one enterprise. Please type how many, for example 60."))
+    if count > MAX_COUNT:
+        raise Refused(_("{count} enterprises is more than any case brings. Please check the number (at most {max})."
+                        ).format(count=count, max=MAX_COUNT))
     return count
 
 

@@ -156,15 +156,25 @@ def test_the_113_sample_edition_changes_the_answers(case_type, count, e112, e113
 
 # -- what proposers type ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("typed, value", [("60", 60), ("６０家", 60), ("1,200", 1200), ("76 家", 76)])
+@pytest.mark.parametrize("typed, value", [("60", 60), ("６０家", 60), ("1,200", 1200), ("76 家", 76), ("五十", 50),
+                                          ("五十家", 50), ("七十六家企業", 76), ("一百", 100), ("約60家", 60)])
 def test_enterprise_count_typed(typed, value):
     assert enterprise_count(typed, None) == value
 
 
-@pytest.mark.parametrize("typed", ["sixty", "0", "-5", "1000001"])
-def test_enterprise_count_refused(typed):
-    with pytest.raises(Refused):
+@pytest.mark.parametrize("typed, reason", [
+    ("sixty", "Please type the number of enterprises as a number"),
+    ("0", "A case brings at least one enterprise"),
+    ("-5", "cannot be negative"),
+    ("−5家", "cannot be negative"),
+    ("60.5", "whole number"),
+    ("1000001", "1000001 enterprises is more than any case brings"),
+    ("一百萬", "Please type the number of enterprises as a number"),
+])
+def test_enterprise_count_refused(typed, reason):
+    with pytest.raises(Refused) as refused:
         enterprise_count(typed, None)
+    assert reason in refused.value.message
 
 
 @pytest.mark.parametrize("typed, value", [
