@@ -207,9 +207,9 @@ def editions():
 
 # -- cases ----------------------------------------------------------------------------------------------
 CASE_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name", "solution_content", "sla", "period",
-               "other_content")
+               "other_content", "integrated_service")
 REQUIRED_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name")
-LONG_FIELDS = ("solution_content", "sla", "other_content")
+LONG_FIELDS = ("solution_content", "sla", "other_content", "integrated_service")
 
 
 def _case_or_404(case_id: int):

@@ -431,6 +431,8 @@ def case_card(case: store.Case) -> Card:
         (_("Content and SLA"), "\n".join(x for x in (case.solution_content, case.sla) if x)),
         (_("Other coaching"), case.other_content),
     ]
+    if case.case_type == store.INCLUSION:  # 附件二 二: 「共融案需說明整合性服務項目與內容」
+        rows.insert(7, (_("Integrated service"), getattr(case, "integrated_service", "") or ""))
     return Card(title=_("The case you are joining (附件二 二)"), rows=tuple((k, v or "—") for k, v in rows),
                 footer=_("This part comes from the proposal; you do not need to fill it in."))
 

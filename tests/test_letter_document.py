@@ -58,6 +58,22 @@ def test_the_document_is_laid_out_like_the_form_and_holds_every_field():
         assert field in text, field
 
 
+def test_an_inclusion_case_states_its_integrated_service():
+    """附件二 二: 「共融案需說明整合性服務項目與內容」, from the case, never asked of the owner."""
+    from dialogs.i18n import use_locale
+    from dialogs.letter import case_card
+
+    case, letter = a_letter()
+    case.case_type, case.theme = "inclusion", "regional"
+    case.integrated_service = "商圈共通會員點數平台，串接各店POS與LINE官方帳號"
+    text = docx_text(build_docx(case, letter))
+    assert "⚫ 共融案需說明整合性服務項目與內容\n商圈共通會員點數平台，串接各店POS與LINE官方帳號" in text
+    with use_locale("zh_TW"):
+        assert ("整合性服務項目與內容", "商圈共通會員點數平台，串接各店POS與LINE官方帳號") in case_card(case).rows
+    case.case_type = "popularization"
+    assert "整合性服務" not in docx_text(build_docx(case, letter))
+
+
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None and not IN_CI,
                     reason="LibreOffice is not installed (scripts/test installs it when run as root)")
 def test_the_document_opens_in_libreoffice(tmp_path):
