@@ -77,6 +77,7 @@ class Context:
     values: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)  # dialog-private (e.g. the case being joined)
     services: Any = None  # storage facade, edition, etc. (see bot.services)
+    drafts: list = field(default_factory=list)  # (what, answers, expires) of drafts the chat keeps (for 我的資料)
 
     def get(self, name: str, default=None):
         return self.values.get(name, default)
@@ -319,6 +320,8 @@ class Conversation:
     # -- entry point -------------------------------------------------------
     def handle(self, state: Optional[dict], text: str, ctx: Context) -> tuple[dict, list[Message]]:
         state, dropped = self._load(state)
+        ctx.drafts = [(self._title(self.dialogs[name], ctx), count, expires)
+                      for name, expires, count in self._draft_list(state)]
         text = tidy(text)  # validators normalise further (台→臺 where it is a place)
         key = command_key(text)
         active = self.dialogs.get(state.get("dialog") or "")
@@ -375,6 +378,15 @@ class Conversation:
         else:
             state.pop("paused", None)
         return state, dropped
+
+    def _draft_list(self, state: dict) -> list[tuple[str, datetime, int]]:
+        found = []
+        for snapshot in [state] + self._paused(state):
+            dialog = self.dialogs.get(snapshot.get("dialog") or "")
+            if dialog is not None and snapshot.get("values") and snapshot.get("touched"):
+                expires = datetime.fromisoformat(snapshot["touched"]) + timedelta(seconds=dialog.ttl_seconds)
+                found.append((dialog.name, expires, len(snapshot["values"])))
+        return found
 
     def _touch(self, state: dict) -> dict:
         if state.get("dialog"):

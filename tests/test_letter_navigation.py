@@ -218,3 +218,36 @@ def test_a_wandering_owner_sends_exactly_the_intended_letter(chat, tmp_path):
     assert export(bot.services.db, "roster", "csv", str(path), case_id=case.id) == 1
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
     assert rows[1][:8] == ["1", OWNER["number"], "7", OWNER["company"], "臺北市/大安區", "牛肉麵與小菜", "1", "否"]
+
+
+# -- item 8: 我的資料 shows everything kept; 刪除我的資料 works from inside any dialog ------------------------
+def test_my_data_shows_everything_and_delete_works_from_inside_the_letter(chat):
+    from storage import letters as store
+    from storage.reminders import record_self_report, set_reminders_paused
+
+    bot = chat
+    case = make_case(bot.services)
+    with bot.services.db.session() as s:
+        store.save_screening(s, OWNER_ID, {"answers": {"registration": "company", "employees": "5"},
+                                            "outcome": "eligible", "edition": 112, "at": "2023-03-01T09:00:00+08:00"})
+    record_self_report(bot.services.db, OWNER_ID, "pre_test")
+    set_reminders_paused(bot.services.db, OWNER_ID, True)
+    start_letter(bot, case)
+    answer_up_to(bot, 4)
+
+    said = bot.says(OWNER_ID, "我的資料")  # inside the letter: it pauses, shows, and the letter waits
+    shown = "\n".join(said)
+    assert "• 您在 2023-03-01 09:00 做的資格檢查：看起來符合資格；這 2 項答案會隨您送出的意向書一起提供。" in shown
+    assert "已完成數位能力評量前測" in shown
+    assert "• 提醒：依您的要求已停止（輸入「恢復提醒」可再收到）。" in shown
+    assert "• 對話中未完成的填答：企業合作意向書，共 4 項，保留到 " in shown
+
+    bot.says(OWNER_ID, "繼續填寫")
+    said = bot.says(OWNER_ID, "刪除我的資料")  # from inside the letter again
+    assert said[0].startswith("已為您保留企業合作意向書的填答") and "無法復原" in said[1]
+    said = bot.taps(OWNER_ID, "delete")
+    assert said[0].startswith("完成：您的個人資料已刪除。")
+    state = bot.services.store.load_state(OWNER_ID) or {}
+    assert not state.get("paused") and not state.get("values")  # the chat's draft went with the rest
+    assert OWNER["company"] not in str(state)
+    assert bot.says(OWNER_ID, "繼續填寫") == ["目前沒有填到一半的項目。"]
