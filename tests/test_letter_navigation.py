@@ -251,3 +251,25 @@ def test_my_data_shows_everything_and_delete_works_from_inside_the_letter(chat):
     assert not state.get("paused") and not state.get("values")  # the chat's draft went with the rest
     assert OWNER["company"] not in str(state)
     assert bot.says(OWNER_ID, "繼續填寫") == ["目前沒有填到一半的項目。"]
+
+
+# -- item 4: the bot knows its own steps and small talk -------------------------------------------------
+def test_small_talk_is_answered_briefly_even_inside_the_letter(chat):
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    assert bot.says(OWNER_ID, "謝謝") == ["不客氣！還有問題隨時問我。", ASK_NAME]
+    said = bot.says(OWNER_ID, "你是真人嗎")
+    assert said[0].startswith("我是共好小幫手，是自動回覆的聊天機器人") and said[-1] == ASK_NAME
+    assert draft_values(bot) == {}
+
+
+def test_questions_about_the_bots_own_steps_lead_to_the_feature(chat):
+    bot = chat
+    said = bot.says(OWNER_ID, "意向書要蓋大小章嗎")
+    assert said[-1].startswith("要。附件二的立約人欄有「公司大小章」")
+    said = bot.says(OWNER_ID, "資料填錯了怎麼改")
+    assert said[-1].startswith("送出後仍可更正")
+    assert ("更正", "correct") in last_buttons(bot, OWNER_ID)
+    said = bot.says(OWNER_ID, "不要再提醒我了")
+    from storage.reminders import reminders_paused
+    assert reminders_paused(bot.services.db, OWNER_ID)
