@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from dialogs.dates import TAIPEI
+from dialogs.dates import TAIPEI, format_date
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_
 from dialogs.letter import STATUS_NAMES, letter_rows
@@ -93,7 +93,7 @@ def _consent_finish(ctx: Context) -> Outcome:
     at = consent.at.astimezone(TAIPEI)
     thanks = Text(_("Thank you. Your consent was recorded on {time} (notice version {version}). You can see, "
                     "correct or delete your data at any time: type 我的資料.").format(
-        time=f"{at:%Y-%m-%d %H:%M}", version=NOTICE_VERSION))
+        time=format_date(at), version=NOTICE_VERSION))
     if case is None:
         return Outcome([thanks])
     return Outcome([thanks], start=LETTER, data={"case_id": case.id})
@@ -112,7 +112,7 @@ def _when(moment) -> str:
         return "—"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return f"{moment.astimezone(TAIPEI):%Y-%m-%d %H:%M}"
+    return format_date(moment.astimezone(TAIPEI))  # ROC in zh_TW, as a person reads it
 
 
 ROLE_NAMES = {store.OWNER: N_("enterprise owner"), store.PROPOSER: N_("proposer contact")}

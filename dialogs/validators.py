@@ -185,17 +185,29 @@ def validate_phone(value: str, ctx=None) -> dict:
 
 
 def display_phone(value: Any, ctx=None) -> str:
-    """A stored phone (dict or E.164 string) as Taiwanese people write it: 02 2553 3988 轉 603."""
+    """A stored phone (dict or E.164 string) the one way people read it: 0912-345-678, (02)2553-3988 轉 603."""
     if isinstance(value, dict):
         e164, extension = value.get("e164", ""), value.get("extension", "")
     else:
         e164, extension = str(value or ""), ""
-    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
-        shown = f"0{e164[4:7]} {e164[7:10]} {e164[10:]}"  # a mobile, as phonenumbers writes it (fast: exports)
-    else:
-        parsed = _parse_tw(e164)
-        shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL) if parsed else e164
+    shown = _national_text(e164)
     return f"{shown} 轉 {extension}" if extension else shown
+
+
+def _national_text(e164: str) -> str:
+    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
+        return f"0{e164[4:7]}-{e164[7:10]}-{e164[10:]}"  # a mobile (fast: exports)
+    parsed = _parse_tw(e164)
+    if parsed is None:
+        return e164
+    national = str(parsed.national_number)
+    area = phonenumbers.length_of_geographical_area_code(parsed)
+    if not area or area >= len(national):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    code, rest = national[:area], national[area:]
+    split = {8: 4, 7: 3, 6: 3, 5: 1}.get(len(rest))
+    number = f"{rest[:split]}-{rest[split:]}" if split else rest
+    return f"(0{code}){number}"
 
 
 # -- E-mail ------------------------------------------------------------------------

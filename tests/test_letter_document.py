@@ -47,13 +47,13 @@ def test_the_document_is_laid_out_like_the_form_and_holds_every_field():
     assert -1 not in positions, [p for p, at in zip(in_order, positions) if at == -1]
     assert positions == sorted(positions)
     for field in ("好客小吃店", "22099131", "□依法設立之企業(公司登/商登)", "■依法辦理稅籍登記", "員工人數：4 人",
-                  "王小明", "0912 345 678", "03 823 4567 轉 12", OWNER["email"], "花蓮縣/花蓮市", OWNER["products"],
+                  "王小明", "0912-345-678", "(03)823-4567 轉 12", OWNER["email"], "花蓮縣/花蓮市", OWNER["products"],
                   "■是：112年地方型SBIR", "林大同", "花蓮縣花蓮市中山路1號",
                   # the case's part (附件二 二)
                   "雲端服務解決方案-好客雲端股份有限公司", "好客POS雲端收銀", "112年5月1日至113年4月30日",
                   "雲端POS、線上點餐與會員管理", "SLA：服務可用率99.5%", "教育訓練3場、行銷活動1場",
                   # the signature block, with a blank place for the seals
-                  "公司名稱：好客小吃店", "代表人：林大同", "電  話：03 823 4567 轉 12", "地  址：花蓮縣花蓮市中山路1號",
+                  "公司名稱：好客小吃店", "代表人：林大同", "電  話：(03)823-4567 轉 12", "地  址：花蓮縣花蓮市中山路1號",
                   "統一編號：22099131", "公司大小章"):
         assert field in text, field
 

@@ -6,6 +6,7 @@ issue 10's items 1–3, and the full letter of its "Done when".
 from __future__ import annotations
 
 import csv
+import re
 import io
 
 import pytest
@@ -237,7 +238,7 @@ def test_my_data_shows_everything_and_delete_works_from_inside_the_letter(chat):
 
     said = bot.says(OWNER_ID, "我的資料")  # inside the letter: it pauses, shows, and the letter waits
     shown = "\n".join(said)
-    assert "• 您在 2023-03-01 09:00 做的資格檢查：看起來符合資格；這 2 項答案會隨您送出的意向書一起提供。" in shown
+    assert "• 您在 112年3月1日(三) 09:00 做的資格檢查：看起來符合資格；這 2 項答案會隨您送出的意向書一起提供。" in shown
     assert "已完成數位能力評量前測" in shown
     assert "• 提醒：依您的要求已停止（輸入「恢復提醒」可再收到）。" in shown
     assert "• 對話中未完成的填答：企業合作意向書，共 4 項，保留到 " in shown
@@ -273,3 +274,13 @@ def test_questions_about_the_bots_own_steps_lead_to_the_feature(chat):
     said = bot.says(OWNER_ID, "不要再提醒我了")
     from storage.reminders import reminders_paused
     assert reminders_paused(bot.services.db, OWNER_ID)
+
+
+# -- item 6: one way to write dates and phones ---------------------------------------------------------
+def test_phones_and_the_consent_time_are_written_one_way(chat):
+    bot = chat
+    bot.says(OWNER_ID, make_case(bot.services).owner_code)
+    said = bot.taps(OWNER_ID, "agree")
+    assert re.match(r"謝謝您。已於 1\d\d年\d{1,2}月\d{1,2}日\([一二三四五六日]\) \d\d:\d\d 記錄您的同意", said[0]), said[0]
+    said = answer_up_to(bot, len(answers()))
+    assert "手機: 0912-345-678" in said[-1] and "電話: (02)2553-3988 轉 603" in said[-1]

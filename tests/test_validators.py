@@ -148,8 +148,8 @@ def test_phone_refused(typed, told):
 
 
 def test_phone_shown_as_written_in_taiwan():
-    assert display_phone({"e164": "+886225533988", "extension": "603"}) == "02 2553 3988 轉 603"
-    assert display_phone({"e164": "+886912345678", "extension": ""}) == "0912 345 678"
+    assert display_phone({"e164": "+886225533988", "extension": "603"}) == "(02)2553-3988 轉 603"
+    assert display_phone({"e164": "+886912345678", "extension": ""}) == "0912-345-678"
 
 
 # -- E-mail -----------------------------------------------------------------------------
