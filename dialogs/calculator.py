@@ -23,6 +23,7 @@ from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Ti
                              edition_notice, format_money)
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_, current_locale
+from dialogs.notices import notice_due
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.text import command_key, normalise
 
@@ -353,14 +354,15 @@ def _finish(ctx: Context) -> Outcome:
     ctx.data["calculation"] = {"case_type": calc.case_type.key, "count": calc.count,
                                "theme": calc.theme.key if calc.theme else None,
                                "tier": calc.tier.name if calc.tier else None, "edition": edition.year}
-    return Outcome(messages=calculation_messages(calc, edition, covers), data={"calculation": ctx.data["calculation"]})
+    return Outcome(messages=calculation_messages(calc, edition, covers or not notice_due(ctx)),
+                   data={"calculation": ctx.data["calculation"]})
 
 
 def _intro(ctx: Context) -> list[Message]:
     edition, covers = edition_in(ctx)
     ctx.data["edition"] = edition.year
     return [Text(_("Let's work out what your case means: tier, budget cap, letters of intent and dates.")
-                 + "\n" + edition_notice(edition, covers))]
+                 + "\n" + edition_notice(edition, covers or not notice_due(ctx)))]
 
 
 def calculator_dialog() -> Dialog:

@@ -78,6 +78,14 @@ class Context:
     data: dict = field(default_factory=dict)  # dialog-private (e.g. the case being joined)
     services: Any = None  # storage facade, edition, etc. (see bot.services)
     drafts: list = field(default_factory=list)  # (what, answers, expires) of drafts the chat keeps (for 我的資料)
+    seen: dict = field(default_factory=dict)  # notices already said, by key: the day (kept in the state)
+
+    def once_a_day(self, key: str, day: str) -> bool:
+        """True the first time ``key`` is asked about on ``day`` (then remembered with the state)."""
+        if self.seen.get(key) == day:
+            return False
+        self.seen[key] = day
+        return True
 
     def get(self, name: str, default=None):
         return self.values.get(name, default)
@@ -328,7 +336,10 @@ class Conversation:
         if active:
             ctx.values = dict(state.get("values") or {})
             ctx.data = dict(state.get("data") or {})
+        ctx.seen = dict(state.get("seen") or {})
         state, messages = self._route(state, active, text, key, ctx)
+        if ctx.seen:
+            state["seen"] = ctx.seen
         if dropped:
             messages = [Text(_("Your unfinished answers were kept for {days} days and have now expired; "
                                "please start again.").format(days=dropped))] + messages

@@ -9,6 +9,7 @@ from dialogs.edition import edition_in, edition_notice, editions_dir
 from dialogs.engine import Context, Intent, Outcome
 from dialogs.i18n import N_, _
 from dialogs.messages import Choice, Message, Text
+from dialogs.notices import notice_due
 
 
 def knowledge_folder(ctx: Context) -> Path:
@@ -24,7 +25,7 @@ def answer_question(text: str, ctx: Context, inside_dialog: bool) -> Optional[li
     messages = faq.answer_question(text, ctx.locale, knowledge_folder(ctx), inside_dialog)
     if messages and not inside_dialog:
         edition, covers = edition_in(ctx)
-        if not covers:  # say plainly which year's rules are quoted
+        if not covers and notice_due(ctx):  # say plainly which year's rules are quoted, once a day
             messages = [Text(edition_notice(edition, covers))] + messages
     return messages
 

@@ -67,7 +67,7 @@ def contact(ctx: Context) -> list[Message]:
 def contact_offer(ctx: Context) -> list[Message]:
     """Offered after three refused answers."""
     return [Text(_("This seems hard to answer here. The program office can help you directly:") + "\n"
-                 + contact_info.contact_text())]
+                 + contact_info.contact_line(), (contact_info.contact_button(),))]
 
 
 def _contact_intent(ctx: Context, text: str) -> Outcome:

@@ -290,3 +290,21 @@ def test_a_draft_expires_after_its_time_and_the_person_is_told(chat):
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=60)):
         said = chat.says("繼續填寫")
     assert said[0] == "您未完成的填答已保留 30 天，現在已過期，請重新開始。"
+
+
+def test_a_notice_is_said_once_a_day_and_remembered_with_the_state(chat):
+    from dialogs.engine import Context as Ctx
+
+    ctx = Ctx("U1")
+    assert ctx.once_a_day("edition_notice", "2026-11-30") is True
+    assert ctx.once_a_day("edition_notice", "2026-11-30") is False
+    assert ctx.once_a_day("edition_notice", "2026-12-01") is True
+
+
+def test_the_contact_offer_is_one_line_and_a_button():
+    from dialogs.main import contact_offer
+
+    with use_locale("zh_TW"):
+        (offer,) = contact_offer(Context("U1"))
+    assert offer.text.count("\n") == 1 and "(02)2553-3988 轉 603" in offer.text
+    assert [c.value for c in offer.choices] == ["contact"]
