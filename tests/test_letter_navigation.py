@@ -148,7 +148,7 @@ def test_a_question_at_the_summary_gets_a_short_answer(chat):
 # -- item 3: fields accept what the paper form accepts ---------------------------------------------
 @pytest.mark.parametrize("at, typed, told", [
     (0, "🍜阿明小吃店", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
-    (5, "滷肉飯\x00便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    (5, "滷肉飯\u202e便當", "內容裡有看不見的控制字元，請重新輸入。"),  # a right-to-left override
     (5, "這裡要寫什麼？", "這看起來是一個問題，不是答案。請直接輸入主要服務或產品；如果想發問，可以點「常見問題」。"),
     (5, "滷肉飯" * 20, "這超過表格欄位能容納的長度：最多 50 個字。"),
     (12, "臺北市大安區和平東路一段1號🏠", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
@@ -285,3 +285,17 @@ def test_phones_and_the_consent_time_are_written_one_way(chat):
     assert re.match(r"謝謝您。已於 1\d\d年\d{1,2}月\d{1,2}日\([一二三四五六日]\) \d\d:\d\d 記錄您的同意", said[0]), said[0]
     said = answer_up_to(bot, len(answers()))
     assert "手機: 0912-345-678" in said[-1] and "電話: (02)2553-3988 轉 603" in said[-1]
+
+
+def test_a_nul_in_the_products_never_reaches_the_letter_and_sending_works(chat):
+    bot = chat
+    case = make_case(bot.services)
+    start_letter(bot, case)
+    plan = answers()
+    plan[5] = "滷肉飯\x00便當"
+    for answer in plan:
+        said = bot.says(OWNER_ID, answer)
+    assert "主要服務/產品: 滷肉飯便當" in said[-1]  # removed where text enters the bot
+    said = bot.taps(OWNER_ID, "confirm")
+    assert any("已送給" in t for t in said), said
+    assert letter_row(bot.services, OWNER_ID, case.id).products == "滷肉飯便當"
