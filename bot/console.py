@@ -3,11 +3,13 @@
 Each line typed becomes a signed webhook request (as LINE would send it), goes
 through the queue, the dialogs and the LINE gateway to a mock LINE platform on
 loopback; what arrives there is printed as LINE would show it. Buttons are
-numbered: typing 2 taps the second.
+numbered: typing #2 taps the second; a plain number is sent as text (an answer
+such as 5 employees), as LINE would send it.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -17,6 +19,7 @@ from bot.config import Config
 from dialogs.text import scrub
 
 SECRET = "console-channel-secret"
+TAP = re.compile(r"[#＃]\s*(\d{1,2})")  # "#2" taps the second button
 TOKEN = "console-access-token"
 
 
@@ -93,16 +96,17 @@ class ConsoleChat:
         self.worker.wait_idle(timeout)
 
     def new_messages(self) -> list[dict]:
-        delivered = self.mock.delivered()
+        """What arrived for this console's user since the last look (never another user's answers)."""
+        delivered = self.mock.messages_to(self.user_id)
         fresh, self.seen = delivered[self.seen:], len(delivered)
-        return [m for record in fresh for m in record.json.get("messages", [])]
+        return fresh
 
     def follow(self) -> str:
         self.post(line_events.follow_event(self.user_id, reply_token=self.mock.issue_reply_token(self.user_id)))
         return self.answer()
 
     def say(self, text: str) -> str:
-        """Sends what the user typed; a number taps that button."""
+        """Sends what the user typed; #2 taps the second button, a plain number is text."""
         text = scrub(text)  # what a terminal can send that LINE never would (NUL, escapes)
         token = self.mock.issue_reply_token(self.user_id)
         action = self._action_for(text)
@@ -118,9 +122,9 @@ class ConsoleChat:
         return self.answer()
 
     def _action_for(self, text: str):
-        text = text.strip()
-        if text.isdigit() and 1 <= int(text) <= len(self.actions):
-            return self.actions[int(text) - 1]
+        match = TAP.fullmatch(text.strip())
+        if match and 1 <= int(match.group(1)) <= len(self.actions):
+            return self.actions[int(match.group(1)) - 1]
         return None
 
     def answer(self) -> str:
@@ -137,7 +141,7 @@ def run_console(user_id: str, language: str = "zh-Hant") -> int:
     """The interactive loop of `gonghao chat`."""
     os.environ.setdefault("GONGHAO_LOG_LEVEL", "WARNING")
     chat = ConsoleChat(user_id, language)
-    print("共好小幫手 — console (type a message; a number taps a button; Ctrl-D to leave)\n")
+    print("共好小幫手 — console (type a message; #2 taps button 2; Ctrl-D to leave)\n")
     try:
         print(indent(chat.follow()))
         while True:
