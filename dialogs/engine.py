@@ -79,6 +79,7 @@ class Context:
     services: Any = None  # storage facade, edition, etc. (see bot.services)
     drafts: list = field(default_factory=list)  # (what, answers, expires) of drafts the chat keeps (for 我的資料)
     seen: dict = field(default_factory=dict)  # notices already said, by key: the day (kept in the state)
+    effects: list = field(default_factory=list)  # what the bot layer does besides answering: ("rich_menu", role)
 
     def once_a_day(self, key: str, day: str) -> bool:
         """True the first time ``key`` is asked about on ``day`` (then remembered with the state)."""

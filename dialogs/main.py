@@ -25,9 +25,32 @@ MENU = [
 ]
 
 
+# What each role's quick replies offer (the same values as its rich menu, bot/richmenu.py).
+ROLE_MENU = {
+    "owner": ("eligibility", "my letter", "faq", "my data", "contact"),
+    "proposer": ("roster", "calculator", "faq", "my data", "contact"),
+}
+
+
 def menu_choices(ctx: Context) -> list[Choice]:
     available = _available_intents()
-    return [Choice(_(label), value) for label, value, intent in MENU if intent in available]
+    offered = ROLE_MENU.get(_role(ctx))
+    return [Choice(_(label), value) for label, value, intent in MENU
+            if intent in available and (offered is None or value in offered)]
+
+
+def _role(ctx: Context):
+    """"proposer" when the person is a proposer contact of a case, "owner" when only an owner, else None."""
+    db = getattr(getattr(ctx, "services", None), "db", None)
+    if db is None:
+        return None
+    from storage import letters as store
+
+    with db.session() as s:
+        roles = {member.role for member, _case in store.memberships(s, ctx.user_id)}
+    if store.PROPOSER in roles:
+        return "proposer"
+    return "owner" if store.OWNER in roles else None
 
 
 def menu(ctx: Context) -> list[Message]:
