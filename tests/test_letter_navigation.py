@@ -299,3 +299,28 @@ def test_a_nul_in_the_products_never_reaches_the_letter_and_sending_works(chat):
     said = bot.taps(OWNER_ID, "confirm")
     assert any("已送給" in t for t in said), said
     assert letter_row(bot.services, OWNER_ID, case.id).products == "滷肉飯便當"
+
+
+def test_a_half_filled_letter_is_reminded_once_before_it_expires(chat):
+    from datetime import datetime, timedelta
+
+    import time_machine
+
+    from bot.reminders import ReminderSender
+    from dialogs.dates import TAIPEI
+
+    bot = chat
+    start_letter(bot, make_case(bot.services))
+    answer_up_to(bot, 3)
+    soon = datetime.now(TAIPEI).replace(hour=10, minute=0) + timedelta(days=28)
+    before = len(bot.line.messages_to(OWNER_ID))
+    with time_machine.travel(soon - timedelta(days=5), tick=False):
+        ReminderSender(bot.services).run_once()  # not yet: more than three days left
+    assert len(bot.line.messages_to(OWNER_ID)) == before
+    with time_machine.travel(soon, tick=False):
+        ReminderSender(bot.services).run_once()
+        ReminderSender(bot.services).run_once()  # once only
+    (reminder,) = bot.line.messages_to(OWNER_ID)[before:]
+    assert reminder["text"].startswith("您填到一半的企業合作意向書會保留到 ")
+    assert [i["action"]["data"] for i in reminder["quickReply"]["items"]] == ["resume"]
+    assert bot.taps(OWNER_ID, "resume")[-1] == "員工人數有幾人？"
