@@ -23,6 +23,7 @@ from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Ti
                              edition_notice, format_money)
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_, current_locale
+from dialogs.contact import contact_button
 from dialogs.notices import notice_due
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.text import command_key, normalise
@@ -249,12 +250,26 @@ def checklist_text(calc: Calculation, edition: Edition) -> str:
     return "\n".join(lines)
 
 
+def dates_text(calc: Calculation, edition: Edition, most: int = 4) -> str:
+    """The next dates and the days left to each (the documents are a button away: short on a phone)."""
+    if not calc.dates_left:
+        return _("All the dates of the {year} edition have passed.").format(year=edition.year)
+    lines = [_("Dates:")]
+    for left in calc.dates_left[:most]:
+        lines.append(_("{label}: {date}, {left}").format(
+            label=left.date.label.text(), date=left.date.formatted(), left=days_text(left.days))
+            + cite(left.date.citation))
+    lines.append(_("The documents to upload (§陸) are under the button below."))
+    return "\n".join(lines)
+
+
 def calculation_messages(calc: Calculation, edition: Edition, covers_today: bool = True) -> list[Message]:
     """A result card, the checklist with dates, and the proposal system link."""
     card = Card(title=_("Proposal calculation ({year} edition)").format(year=edition.year),
                 rows=tuple(result_rows(calc, edition)),
                 footer=edition_notice(edition, covers_today))
-    messages: list[Message] = [card, Text(checklist_text(calc, edition))]
+    messages: list[Message] = [card, Text(dates_text(calc, edition), (
+        Choice(_("Documents"), "faq:documents_required"), Choice(_("Key dates"), "faq:timeline"), contact_button()))]
     system = edition.link("proposal_system")
     if system:
         messages.insert(1, Link(_("Proposals are sent through the online proposal system.") + cite(system.citation),

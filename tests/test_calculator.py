@@ -307,3 +307,13 @@ def test_transcript_in_chinese(monkeypatch):
     result = rows(turns[-1])
     assert "新臺幣150萬元（含稅）" in result["預算上限"]
     assert "112年3月16日(四) 17:00" in texts(turns[-1])
+
+
+def test_the_result_is_short_on_a_phone_and_the_rest_is_behind_buttons(monkeypatch):
+    """Issue 10 item 5: no text bubble longer than about 12 lines; documents, dates and contact are buttons."""
+    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    turns, ctx, state = chat(["Popularization", "60", "Skip"])
+    final = turns[-1]
+    assert all(m.text.count("\n") < 12 for m in final if isinstance(m, Text)), [m.text for m in final]
+    buttons = [c.value for m in final if isinstance(m, Text) for c in m.choices]
+    assert {"faq:documents_required", "faq:timeline", "contact"} <= set(buttons)
