@@ -71,9 +71,13 @@ class ConsoleChat:
         self.mock = mock or MockLine().start()
         self.mock.profiles[user_id] = {"userId": user_id, "displayName": "Console", "language": language}
         base = config or Config.from_env()
+        port = None if base.public_url else _free_port()  # nothing serves the links yet: this console does
         self.config = replace(base, channel_secret=SECRET, channel_access_token=TOKEN,
-                              line_api_base_url=self.mock.url, env="development")
+                              line_api_base_url=self.mock.url, env="development",
+                              secret_key=base.secret_key or development_key(),
+                              public_url=base.public_url or f"http://127.0.0.1:{port}")
         self.app = create_app(self.config)
+        self.server = _serve(self.app, port) if port else None
         self.services = self.app.extensions["gonghao"]
         self.worker = getattr(self.services, "inprocess_worker", None)
         if self.worker is None:  # PostgreSQL: a worker of the console's own, in a thread
@@ -135,6 +139,41 @@ class ConsoleChat:
     def close(self):
         self.worker.stop()
         self.mock.stop()
+        if self.server is not None:
+            self.server.shutdown()
+
+
+def development_key() -> str:
+    """A signing key kept in instance/ for development, so printed links stay valid after a restart."""
+    from bot.config import INSTANCE_DIR
+
+    path = INSTANCE_DIR / "development-secret-key"
+    if not path.exists():
+        import secrets
+
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(app, port: int):
+    """The console's own web server on loopback: the download links it prints open in a browser."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="gh-console-web", daemon=True).start()
+    return server
 
 
 def run_console(user_id: str, language: str = "zh-Hant") -> int:

@@ -1,6 +1,8 @@
 """`gonghao chat` for a newcomer: explicit button taps, and two consoles that keep to their own answers."""
 from __future__ import annotations
 
+import pytest
+
 from bot.console import ConsoleChat
 from tests.conftest import cleanup_backend, make_config
 
@@ -23,8 +25,17 @@ def test_two_consoles_see_only_their_own_answers_and_numbers_are_text(mock_line)
         said = first.say("1")  # a plain number is text: here a date that is not one, not a tap of (1)
         assert "(1)" in said and "略過" in said
         assert said.splitlines()[0] not in second.say("你好")
+        # the links it prints point at a server this console runs: a changed link is refused there, not unreachable
+        import urllib.error
+        import urllib.request
+
+        assert first.config.public_url.startswith("http://127.0.0.1:")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(first.config.public_url + "/d/letter/not-a-token", timeout=5)
+        assert refused.value.code == 403
     finally:
-        first.worker.stop()
-        second.worker.stop()
+        for console in (first, second):
+            console.worker.stop()
+            console.server.shutdown()
         cleanup_backend(cleanup_one)
         cleanup_backend(cleanup_two)
