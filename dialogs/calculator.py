@@ -394,7 +394,7 @@ def calculator_dialog() -> Dialog:
              validate=registration_date, choices=(Choice(N_("Skip"), SKIP),), not_sure=True,
              label=N_("Registered on")),
     ]
-    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro)
+    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro, title=N_("the proposal calculation"))
 
 
 def calculator_intent() -> Intent:

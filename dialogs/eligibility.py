@@ -564,7 +564,7 @@ def screening_dialog(editions=None) -> Dialog:
         YES_NO, yes_no)
     add("new_purchase", N_("Would the cloud service the case brings be one your business does not use yet "
                            "(a new purchase)?"), YES_NO, yes_no, _existing_or_unsure)
-    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro)
+    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro, title=N_("the eligibility check"))
 
 
 def screening_intent() -> Intent:
