@@ -324,3 +324,27 @@ def test_a_half_filled_letter_is_reminded_once_before_it_expires(chat):
     assert reminder["text"].startswith("您填到一半的企業合作意向書會保留到 ")
     assert [i["action"]["data"] for i in reminder["quickReply"]["items"]] == ["resume"]
     assert bot.taps(OWNER_ID, "resume")[-1] == "員工人數有幾人？"
+
+
+# -- item 9: rule fidelity ------------------------------------------------------------------------------
+def test_a_shared_business_number_states_no_rule_the_guidelines_do_not_contain():
+    from dialogs.i18n import use_locale
+    from dialogs.letter import own_flag_messages
+    from storage.letters import Letter
+
+    letter = Letter(flag_duplicate=True, flag_previous_program=False, flag_over_nine=False, flag_conflict=False)
+    with use_locale("zh_TW"):
+        assert own_flag_messages(letter, []) == ["⚠ 今年另有一份企業合作意向書使用相同的統一編號，計畫辦公室會與您確認。"]
+
+
+def test_the_ten_percent_letters_are_due_on_a_day_without_a_time():
+    from datetime import date
+
+    from dialogs.calculator import calculate
+    from dialogs.edition import edition_for
+    from dialogs.i18n import use_locale
+
+    edition = edition_for(case_edition=112)[0]
+    due = calculate("popularization", 60, edition, today=date(2023, 3, 1)).letters_due
+    with use_locale("zh_TW"):
+        assert due.formatted() == "112年3月18日(六)"  # §陸.四.(四): 申請截止日後二日內, no hour given
