@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from dialogs.dates import now
-from dialogs.edition import Edition, cite, contact_lines, edition_in, edition_notice
+from dialogs.edition import Edition, cite, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
 from dialogs.contact import contact_button, contact_line
