@@ -129,6 +129,9 @@ class Services:
 
         self.township_group = TownshipGroups(self.db)  # town code -> group, as staff imported (dialogs.calculator)
         self.conversation = build_conversation()
+        from bot.richmenu import RoleMenus
+
+        self.role_menus = RoleMenus(config)  # links a proposer's menu when their role changes (handlers/common.py)
 
     def check_redis_persistence(self) -> None:
         """Production refuses a Redis that keeps nothing on disk, unless GONGHAO_ALLOW_VOLATILE_REDIS says so."""

@@ -39,8 +39,10 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature, SignatureExpired
 
+from dialogs.engine import Refused
 from dialogs.i18n import _, use_locale
-from dialogs.text import has_unsafe
+from dialogs.text import has_unsafe, scrub
+from dialogs.validators import form_text
 
 bp = Blueprint("staff", __name__, template_folder="templates")
 csrf = CSRFProtect()
@@ -272,14 +274,29 @@ def editions():
 
     with use_locale("zh_TW"):
         found = list(reversed(all_editions()))
-    return _render("editions.html", editions=found)
+    from dialogs.dates import roc_long
+
+    return _render("editions.html", editions=found, roc=roc_long)
 
 
 # -- cases ----------------------------------------------------------------------------------------------
 CASE_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name", "solution_content", "sla", "period",
-               "other_content")
+               "other_content", "integrated_service")
 REQUIRED_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name")
-LONG_FIELDS = ("solution_content", "sla", "other_content")
+LONG_FIELDS = ("solution_content", "sla", "other_content", "integrated_service")
+
+
+def shown_time(moment) -> str:
+    """A time as staff read it: the ROC date and the time in Asia/Taipei (exports keep ISO for machines)."""
+    from datetime import timezone
+
+    from dialogs.dates import TAIPEI, roc_long
+
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return roc_long(moment.astimezone(TAIPEI))
 
 
 def _case_or_404(case_id: int):
@@ -349,6 +366,12 @@ def _read_case_form() -> tuple[dict, dict]:
         limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
         if len(values[name]) > limit:
             errors[name] = _("At most {n} characters.").format(n=limit)
+        else:
+            try:  # the case's part of 附件二 is printed: the same normaliser as the owners' answers
+                values[name] = form_text(values[name], "", questions=False) if name not in LONG_FIELDS \
+                    else scrub(values[name]).strip()
+            except Refused as refusal:
+                errors[name] = refusal.message
     edition = None
     if values["edition"].isdigit():
         edition, _covers = edition_for(case_edition=int(values["edition"]))
@@ -517,7 +540,7 @@ def letter(letter_id: int):
 
     from dialogs.letter import STATUS_NAMES, letter_rows
     from dialogs.roster import ROSTER_FLAG_NAMES
-    from storage.exports import letter_flags, local_time
+    from storage.exports import letter_flags
     from storage.letters import Case, Letter, LetterVersion
 
     db = _services().db
@@ -533,7 +556,7 @@ def letter(letter_id: int):
         status = _(STATUS_NAMES.get(row.status, row.status))
     db.audit(_actor(), "letter.viewed", f"letter:{letter_id}")
     return _render("letter.html", letter=row, case=case, fields=fields, flags=flags, status=status,
-                   versions=versions, submitted_at=local_time(row.submitted_at), updated_at=local_time(row.updated_at))
+                   versions=versions, submitted_at=shown_time(row.submitted_at), updated_at=shown_time(row.updated_at))
 
 
 @bp.get("/staff/letters/<int:letter_id>/document")
@@ -705,7 +728,6 @@ def reminders():
 def audit():
     from sqlalchemy import func, select
 
-    from storage.exports import local_time
     from storage.models import AuditEntry
 
     page = max(request.args.get("page", 1, type=int), 1)
@@ -718,7 +740,7 @@ def audit():
             counting = counting.where(AuditEntry.action.startswith(action))
         total = s.scalar(counting)
         entries = list(s.scalars(query.offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)))
-    return _render("audit.html", entries=entries, page=page, action=action, local_time=local_time,
+    return _render("audit.html", entries=entries, page=page, action=action, local_time=shown_time,
                    more=page * AUDIT_PAGE < total, total=total)
 
 

@@ -530,7 +530,7 @@ def _read_edition(raw: Any, path: Optional[Path]) -> tuple[Optional[Edition], li
             continue
         if days is None:
             continue
-        dates_entry = _read_date(r, key, entry, where, (base.day + timedelta(days=days), base.time))
+        dates_entry = _read_date(r, key, entry, where, (base.day + timedelta(days=days), None))  # 「二日內」: no time
         if dates_entry:
             dates[key] = dates_entry
     if dates_raw or "dates" in raw:

@@ -53,6 +53,7 @@ def _code(ctx: Context, text: str) -> Outcome:
     if role == store.PROPOSER:
         if new:
             db.audit("proposer", "case.proposer_linked", f"case:{case.id}")
+        ctx.effects.append(("rich_menu", store.PROPOSER))  # the proposers' menu from now on
         return Outcome(proposer_messages(ctx, case))
     return owner_joins(ctx, case)
 

@@ -16,14 +16,24 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _email_validator
 
 from dialogs import townships
-from dialogs.engine import Refused
+from dialogs.engine import Refused, is_plain_question
 from dialogs.i18n import _
-from dialogs.text import normalise
+from dialogs.text import has_unsafe, normalise, scrub
 
 EMPLOYEES_MAX = 9999
 EMPLOYEES_LIMIT = 9  # 附件一: enterprises of fewer than 10 employees (the dialog warns above it)
 NAME_MIN, NAME_MAX = 2, 100
 ADDRESS_MIN = 6
+
+# What each box of the paper forms holds (附件二 一 and 立約人, 附件一 柒.1), in characters. The chat, the
+# console, the imports and the staff forms all refuse longer text with the same sentence.
+FIELD_MAX = {
+    "company_name": 50,  # 企業名稱 / 公司名稱
+    "person_name": 30,  # 聯絡人, 代表人 (foreign names in Latin letters need more than Chinese ones)
+    "products": 50,  # 附件一 主要服務/產品
+    "address": 80,  # 地址
+    "program_names": 80,  # 附件一 是否參與/申請政府相關輔導/補助計畫: 「是：ＯＯ計畫名稱」
+}
 
 _SPACES_HYPHENS = re.compile(r"[\s\-‐‑‒–—―−_]+")
 
@@ -175,17 +185,29 @@ def validate_phone(value: str, ctx=None) -> dict:
 
 
 def display_phone(value: Any, ctx=None) -> str:
-    """A stored phone (dict or E.164 string) as Taiwanese people write it: 02 2553 3988 轉 603."""
+    """A stored phone (dict or E.164 string) the one way people read it: 0912-345-678, (02)2553-3988 轉 603."""
     if isinstance(value, dict):
         e164, extension = value.get("e164", ""), value.get("extension", "")
     else:
         e164, extension = str(value or ""), ""
-    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
-        shown = f"0{e164[4:7]} {e164[7:10]} {e164[10:]}"  # a mobile, as phonenumbers writes it (fast: exports)
-    else:
-        parsed = _parse_tw(e164)
-        shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL) if parsed else e164
+    shown = _national_text(e164)
     return f"{shown} 轉 {extension}" if extension else shown
+
+
+def _national_text(e164: str) -> str:
+    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
+        return f"0{e164[4:7]}-{e164[7:10]}-{e164[10:]}"  # a mobile (fast: exports)
+    parsed = _parse_tw(e164)
+    if parsed is None:
+        return e164
+    national = str(parsed.national_number)
+    area = phonenumbers.length_of_geographical_area_code(parsed)
+    if not area or area >= len(national):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    code, rest = national[:area], national[area:]
+    split = {8: 4, 7: 3, 6: 3, 5: 1}.get(len(rest))
+    number = f"{rest[:split]}-{rest[split:]}" if split else rest
+    return f"(0{code}){number}"
 
 
 # -- E-mail ------------------------------------------------------------------------
@@ -267,15 +289,44 @@ def employees_over_limit(n: int, limit: int = EMPLOYEES_LIMIT) -> bool:
     return n > limit
 
 
+# -- free text that goes on the paper form ----------------------------------------------------
+# Pictographs, their joiners and variation selectors, keycaps, flags, tags: a form cannot print them.
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\uFE0E\uFE0F\u200D\u20E3"
+                    "\U000E0000-\U000E007F\U0001F1E6-\U0001F1FF]")
+def form_text(value: Any, kind: str, what: Optional[str] = None, questions: bool = True) -> str:
+    """The one normaliser of free text that goes on 附件二 / 附件一 (chat, console, imports, staff edits).
+
+    NFKC and collapsed spaces (台 kept as typed); refuses control characters, emoji and text that is
+    plainly a question (unless ``questions`` is False: staff texts may ask), each with a reason, and text
+    longer than the form's box (``FIELD_MAX[kind]``).
+    """
+    raw = unicodedata.normalize("NFKC", str(value or ""))
+    if has_unsafe(raw) or any(unicodedata.category(ch) in ("Cc", "Cf", "Co") and ch not in "\t\n\r\u200d"
+                              for ch in raw):
+        raise Refused(_("The text contains invisible control characters. Please type it again."))
+    text = re.sub(r"\s+", " ", scrub(raw)).strip()
+    if _EMOJI.search(text):
+        raise Refused(_("Please leave out emoji and pictures: the form is printed and signed on paper."))
+    if questions and text and is_plain_question(text):
+        raise Refused(_("This reads like a question, not an answer. Please type {what} itself; "
+                        "to ask something, tap 常見問題 (FAQ).").format(
+            what=what or _("the answer")))
+    limit = FIELD_MAX.get(kind)
+    if limit and len(text) > limit:
+        raise Refused(_("This is too long for its box on the form: at most {max} characters.").format(max=limit))
+    return text
+
+
 # -- 企業名稱, 代表人, 聯絡人 -------------------------------------------------------
 _URL = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:com|net|org|tw|io|biz|info)\b)", re.IGNORECASE)
 
 
-def _check_name(text: str, empty: str) -> str:
+def _check_name(text: str, empty: str, kind: str = "company_name", what: str = "") -> str:
     if not text:
         raise Refused(empty)
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text) or has_unsafe(text):
         raise Refused(_("The name contains invisible control characters. Please type it again."))
+    text = form_text(text, "", what)
     if "@" in text:
         raise Refused(_("Please type the name itself, not an e-mail address."))
     if _URL.search(text):
@@ -284,19 +335,37 @@ def _check_name(text: str, empty: str) -> str:
         raise Refused(_("This looks like a number. Please type the name."))
     if len(text) < NAME_MIN:
         raise Refused(_("The name is too short: please type at least {min} characters.").format(min=NAME_MIN))
-    if len(text) > NAME_MAX:
-        raise Refused(_("The name is too long: at most {max} characters.").format(max=NAME_MAX))
+    limit = FIELD_MAX.get(kind, NAME_MAX)
+    if len(text) > limit:
+        raise Refused(_("The name is too long: at most {max} characters.").format(max=limit))
     return text
 
 
 def validate_company_name(value: str, ctx=None) -> str:
     """企業名稱 as registered; 台 is kept (a registered name may use it)."""
-    return _check_name(_nfkc(value), _("Please type the enterprise's name as registered."))
+    return _check_name(_nfkc(value), _("Please type the enterprise's name as registered."), "company_name",
+                       _("the enterprise's name"))
 
 
 def validate_person_name(value: str, ctx=None) -> str:
     """代表人 / 聯絡人: a person's name; 台 is kept."""
-    return _check_name(_nfkc(value), _("Please type the person's name."))
+    return _check_name(_nfkc(value), _("Please type the person's name."), "person_name", _("the name"))
+
+
+def validate_products(value: str, ctx=None) -> str:
+    """附件一 主要服務/產品: short free text as typed (台 kept)."""
+    text = form_text(value, "products", _("the services or products"))
+    if not text:
+        raise Refused(_("Please type an answer."))
+    return text
+
+
+def validate_program_names(value: str, ctx=None) -> str:
+    """附件一 是否參與/申請政府相關輔導/補助計畫: the names of the other programs."""
+    text = form_text(value, "program_names", _("the programs' names"))
+    if not text:
+        raise Refused(_("Please type an answer."))
+    return text
 
 
 # -- 地址 ----------------------------------------------------------------------------
@@ -305,8 +374,9 @@ def validate_address(value: str, ctx=None) -> str:
     text = normalise(value)
     if not text:
         raise Refused(_("Please type the address, for example 臺北市大同區承德路一段70號."))
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in str(value or "")) or has_unsafe(str(value or "")):
         raise Refused(_("The address contains invisible control characters. Please type it again."))
+    text = form_text(text, "address", _("the address"))
     if len(text.replace(" ", "")) < ADDRESS_MIN:
         raise Refused(_("This address is too short. Please type the whole address, "
                         "for example 臺北市大同區承德路一段70號."))

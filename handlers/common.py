@@ -18,7 +18,17 @@ def converse(event: dict, services, state, text: str):
     locale = services.users.locale(user_id)
     with use_locale(locale):
         ctx = Context(user_id=user_id, locale=locale, services=services)
-        return services.conversation.handle(state, text, ctx)
+        result = services.conversation.handle(state, text, ctx)
+    _apply_effects(services, user_id, ctx.effects)
+    return result
+
+
+def _apply_effects(services, user_id: str, effects: list) -> None:
+    """The menu of the person's role (LINE's per-user rich menu), when the bot has a linker (bot.richmenu)."""
+    menus = getattr(services, "role_menus", None)
+    for kind, value in effects:
+        if kind == "rich_menu" and menus is not None:
+            menus.link(user_id, value)
 
 
 def could_not_handle(services, user_id):

@@ -233,7 +233,13 @@ def _check_previous(cells, cols) -> tuple[Optional[dict], Optional[str]]:
     number, problem = _business_number(_cell(cells, cols["business_number"]))
     if problem:
         return None, problem
-    name = " ".join(str(_cell(cells, cols["program_name"]) or "").split())
+    from dialogs.engine import Refused
+    from dialogs.validators import form_text
+
+    try:  # the same normaliser as the owners' answers (control characters, emoji)
+        name = form_text(_cell(cells, cols["program_name"]), "", questions=False)
+    except Refused as refusal:
+        return None, refusal.message
     if not name:
         return None, _("the program name is empty")
     if len(name) > 200:
