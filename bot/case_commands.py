@@ -48,8 +48,10 @@ def case_group():
 @click.option("--sla", default="", help="服務水平協議 SLA 之說明")
 @click.option("--period", default="", help="使用期間")
 @click.option("--other", default="", help="計畫其他輔導內容")
+@click.option("--integrated", default="", help="數位共融輔導: 整合性服務項目與內容 (附件二 二)")
 @click.option("--planned", type=int, default=0, help="the planned number of enterprises")
-def create(edition, proposer, plan, case_type, theme, vendor, solution, solution_content, sla, period, other, planned):
+def create(edition, proposer, plan, case_type, theme, vendor, solution, solution_content, sla, period, other,
+           integrated, planned):
     """Creates a case and prints its two codes."""
     from dialogs.edition import edition_for
     from storage.letters import create_case
@@ -65,7 +67,8 @@ def create(edition, proposer, plan, case_type, theme, vendor, solution, solution
     with db.session() as s:
         case = create_case(s, edition=edition, proposer_name=proposer, plan_name=plan, case_type=case_type,
                            theme=theme, vendor_name=vendor, solution_name=solution, solution_content=solution_content,
-                           sla=sla, period=period, other_content=other, planned_count=planned)
+                           sla=sla, period=period, other_content=other, integrated_service=integrated,
+                           planned_count=planned)
         case_id, proposer_code, owner_code = case.id, case.proposer_code, case.owner_code
     db.audit("staff:cli", "case.created", f"case:{case_id}", edition=edition, type=case_type)
     click.echo(f"case {case_id} created: 「{plan}」")

@@ -93,14 +93,17 @@ def db_upgrade():
 
 
 @main.command()
-@click.option("--user", default="Uconsole0000000000000000000000001", help="the LINE user id to talk as")
+@click.option("--user", default=None, help="the LINE user id to talk as (default: a new one per console, so two "
+                                          "consoles never share a conversation)")
 @click.option("--language", default="zh-Hant", help="the LINE profile language (zh-Hant or en)")
 def chat(user, language):
     """Talk to the bot in the terminal as a LINE user, through the real path and a mock LINE platform."""
     _need_the_mock()
     from bot.console import run_console
 
-    sys.exit(run_console(user_id=user, language=language))
+    import uuid
+
+    sys.exit(run_console(user_id=user or "U" + uuid.uuid4().hex, language=language))
 
 
 @main.command()

@@ -3,16 +3,20 @@
 Each line typed becomes a signed webhook request (as LINE would send it), goes
 through the queue, the dialogs and the LINE gateway to a mock LINE platform on
 loopback; what arrives there is printed as LINE would show it. Buttons are
-numbered: typing 2 taps the second.
+numbered: typing #2 taps the second; a plain number is sent as text (an answer
+such as 5 employees), as LINE would send it.
 """
 from __future__ import annotations
 
+import re
 import time
 
 from bot import line_events
 from bot.config import Config
+from dialogs.text import scrub
 
 SECRET = "console-channel-secret"
+TAP = re.compile(r"[#＃]\s*(\d{1,2})")  # "#2" taps the second button
 TOKEN = "console-access-token"
 
 
@@ -65,10 +69,14 @@ class ConsoleChat:
         self.mock = mock or MockLine().start()
         self.mock.profiles[user_id] = {"userId": user_id, "displayName": "Console", "language": language}
         base = config or Config.from_env()
+        port = None if base.public_url else _free_port()  # nothing serves the links yet: this console does
         self.config = base.model_copy(update=dict(channel_secret=SECRET, channel_access_token=TOKEN,
-                                                  line_api_base_url=self.mock.url, env="development"))
+                                                  line_api_base_url=self.mock.url, env="development",
+                                                  secret_key=base.secret_key or development_key(),
+                                                  public_url=base.public_url or f"http://127.0.0.1:{port}"))
         self.app = create_app(self.config)
         start_embedded(self.app)
+        self.server = _serve(self.app, port) if port else None
         self.services = self.app.extensions["gonghao"]
         self.worker = getattr(self.services, "inprocess_worker", None)
         if self.worker is None:  # PostgreSQL: a worker of the console's own, in a thread
@@ -91,17 +99,18 @@ class ConsoleChat:
         self.worker.wait_idle(timeout)
 
     def new_messages(self) -> list[dict]:
-        delivered = self.mock.delivered()
+        """What arrived for this console's user since the last look (never another user's answers)."""
+        delivered = self.mock.messages_to(self.user_id)
         fresh, self.seen = delivered[self.seen:], len(delivered)
-        return [m for record in fresh for m in record.json.get("messages", [])]
+        return fresh
 
     def follow(self) -> str:
         self.post(line_events.follow_event(self.user_id, reply_token=self.mock.issue_reply_token(self.user_id)))
         return self.answer()
 
     def say(self, text: str) -> str:
-        """Sends what the user typed (without control characters, which are removed and said so); a number
-        taps that button."""
+        """Sends what the user typed (control characters are removed, and the user told); #2 taps the second
+        button, a plain number is text."""
         from dialogs.i18n import _, normalise_locale, use_locale
         from dialogs.text import has_unsafe, scrub
 
@@ -127,9 +136,9 @@ class ConsoleChat:
         return self.answer()
 
     def _action_for(self, text: str):
-        text = text.strip()
-        if text.isdigit() and 1 <= int(text) <= len(self.actions):
-            return self.actions[int(text) - 1]
+        match = TAP.fullmatch(text.strip())
+        if match and 1 <= int(match.group(1)) <= len(self.actions):
+            return self.actions[int(match.group(1)) - 1]
         return None
 
     def answer(self) -> str:
@@ -140,12 +149,47 @@ class ConsoleChat:
     def close(self):
         self.worker.stop()
         self.mock.stop()
+        if self.server is not None:
+            self.server.shutdown()
+
+
+def development_key() -> str:
+    """A signing key kept in instance/ for development, so printed links stay valid after a restart."""
+    from bot.config import INSTANCE_DIR
+
+    path = INSTANCE_DIR / "development-secret-key"
+    if not path.exists():
+        import secrets
+
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(app, port: int):
+    """The console's own web server on loopback: the download links it prints open in a browser."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="gh-console-web", daemon=True).start()
+    return server
 
 
 def run_console(user_id: str, language: str = "zh-Hant") -> int:
     """The interactive loop of `gonghao chat`."""
     chat = ConsoleChat(user_id, language)
-    print("共好小幫手 — console (type a message; a number taps a button; Ctrl-D to leave)\n")
+    print("共好小幫手 — console (type a message; #2 taps button 2; Ctrl-D to leave)\n")
     try:
         print(indent(chat.follow()))
         while True:

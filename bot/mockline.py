@@ -393,6 +393,14 @@ def rich_menu_route(method: str, path: str) -> tuple[str, str, str] | None:
     match = re.fullmatch(DEFAULT_RICH_MENU + r"/([^/]+)", path)
     if match:
         return ("set default", match[1], DEFAULT_RICH_MENU + "/{richMenuId}") if method == "POST" else None
+    match = re.fullmatch(r"/v2/bot/user/([^/]+)/richmenu/([^/]+)", path)
+    if match and match[1] != "all":  # linkRichMenuIdToUser
+        return ("link", f"{match[1]}|{match[2]}", "/v2/bot/user/{userId}/richmenu/{richMenuId}") \
+            if method == "POST" else None
+    match = re.fullmatch(r"/v2/bot/user/([^/]+)/richmenu", path)
+    if match and match[1] != "all":  # getRichMenuIdOfUser, unlinkRichMenuIdFromUser
+        return {"GET": ("get user", match[1], "/v2/bot/user/{userId}/richmenu"),
+                "DELETE": ("unlink", match[1], "/v2/bot/user/{userId}/richmenu")}.get(method)
     match = re.fullmatch(RICH_MENU + r"/([^/]+)", path)
     if match:
         return ("delete", match[1], RICH_MENU + "/{richMenuId}") if method == "DELETE" else None
@@ -550,6 +558,7 @@ class MockLine:
             self.webhook_endpoint: str | None = None
             self.webhook_active = True
             self.channel_secret: str | None = None  # signs the webhook test's request
+            self.user_rich_menus: dict[str, str] = {}  # userId -> richMenuId linked to that user
 
     def issue_reply_token(self, user_id: str) -> str:
         """A reply token as a webhook event would carry it, valid once, for ``user_id``."""
@@ -829,6 +838,8 @@ class MockLine:
             if self.default_rich_menu is None:
                 return 404, _error("no default richmenu"), {}, []
             return 200, {"richMenuId": self.default_rich_menu}, {}, []
+        if operation in ("link", "get user", "unlink"):
+            return self._user_rich_menu(operation, menu_id)
         menu = self.rich_menus.get(menu_id)
         if menu is None:
             return 404, _error("richmenu not found"), {}, []
@@ -845,11 +856,35 @@ class MockLine:
                 return 400, _error("must upload richmenu image before applying it to user"), {}, []
             self.default_rich_menu = menu_id
             return 200, {}, {}, []
-        del self.rich_menus[menu_id]  # delete
+        del self.rich_menus[menu_id]  # delete: its users fall back to the default, as on LINE
         self.rich_menu_images.pop(menu_id, None)
+        for user in [u for u, linked in self.user_rich_menus.items() if linked == menu_id]:
+            del self.user_rich_menus[user]
         if self.default_rich_menu == menu_id:
             self.default_rich_menu = None
         return 200, {}, {}, []
+
+    def _user_rich_menu(self, operation: str, target: str) -> tuple[int, dict, dict, list]:
+        """A rich menu linked to one user (LINE: per-user menus win over the default)."""
+        if operation == "link":
+            user_id, menu_id = target.split("|", 1)
+            if menu_id not in self.rich_menus:
+                return 404, _error("richmenu not found"), {}, []
+            if menu_id not in self.rich_menu_images:
+                return 400, _error("must upload richmenu image before applying it to user"), {}, []
+            self.user_rich_menus[user_id] = menu_id
+            return 200, {}, {}, []
+        if operation == "get user":
+            if target not in self.user_rich_menus:
+                return 404, _error("the user has no richmenu"), {}, []
+            return 200, {"richMenuId": self.user_rich_menus[target]}, {}, []
+        self.user_rich_menus.pop(target, None)  # unlink
+        return 200, {}, {}, []
+
+    def rich_menu_of(self, user_id: str) -> dict | None:
+        """The rich menu this user sees: the one linked to them, else the default (None: no menu)."""
+        menu_id = self.user_rich_menus.get(user_id) or self.default_rich_menu
+        return self.rich_menus.get(menu_id) if menu_id else None
 
     def _reply_user(self, token: str) -> tuple[bool, str | None]:
         """Whether LINE takes this reply token now, and the user it was issued for."""

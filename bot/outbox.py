@@ -4,16 +4,17 @@ An answer is a row of ``deliveries`` written in the event's own transaction, alr
 claimed by the worker that wrote it (``claim``, a fencing token, until ``claimed_until``).
 After the commit that worker sends it:
 
-- **reply** while the reply token is fresh. Delivered: done. Surely not delivered
+- **reply** while the reply token is fresh (50 s). Delivered: done. Surely not delivered
   (could not connect, LINE answered 5xx, or the token was refused on a first attempt):
   push instead. *Maybe* delivered (the request was written, then the answer did not
   come, or the sender died or stalled past its claim): never pushed — the reply is sent
-  again with the same single-use token while it is fresh (LINE refuses a used token, so
-  it cannot show twice; that refusal then means the first one got through), and once the
-  token is stale the answer is marked ``unsure`` and left. That last case — LINE never
-  took a reply we wrote, and the token went stale before a second try — is the one
-  answer we may lose; the other side, a push after a reply LINE did take, would show the
-  owner every such answer twice, mid-letter, which is worse and far more frequent.
+  again with the same single-use token (LINE refuses a used token, so it cannot show
+  twice; within the token's life of about a minute that refusal means the first one got
+  through). Refused after the token's life, nobody can tell: the answer is marked
+  ``unsure`` and left. That case — LINE never took a reply we wrote, and nobody could try
+  again within the token's minute (the only worker died and came back later) — is the
+  one answer we may lose; the other side, a push after a reply LINE did take, would show
+  the owner every such answer twice, mid-letter, which is worse and far more frequent.
 - **push** with ``X-Line-Retry-Key`` (stable per event): retried with backoff on 5xx,
   timeouts and 429 (after LINE's ``Retry-After``); a 409 means it was already accepted.
   When the month's quota is used up it is ``held`` (not retried; staff see it); other
@@ -60,6 +61,8 @@ _ENDED = text("UPDATE deliveries SET status = :status, reason = :reason, claim =
               "attempts = :attempts WHERE event_id = :id AND claim = :claim")
 PUSH_FOR_MS = 24 * 3600 * 1000  # LINE keeps a retry key for 24 hours: retry pushes that long at most
 MAYBE_RETRY_MS = 1000  # a reply that may have gone out is tried again (same token) after this
+REPLY_TOKEN_LIFE_SECONDS = 60  # LINE: a reply token is good for about a minute after the event
+MAYBE_GIVE_UP_SECONDS = 600  # past this, a reply that may have gone out is not even tried again
 
 
 @dataclass
@@ -141,19 +144,38 @@ class Outbox:
     # -- sending -------------------------------------------------------------------------------
     def send(self, answer: Answer) -> str:
         """Sends one claimed answer as far as it can go now; returns the row's new status."""
-        if answer.phase in ("reply", "reply?"):
-            if self._fresh(answer):
-                status = self._reply(answer)
-                if status is not None:
-                    return status
-            elif answer.phase == "reply?":
-                return self._finish(answer, "unsure", reason="reply may have reached LINE; token now stale")
-            if not self._move(answer, "push"):
-                return "lost claim"
+        if answer.phase == "reply?":
+            return self._reply_again(answer)
+        if answer.phase == "reply" and self._age(answer) < REPLY_TOKEN_FRESH_SECONDS:
+            status = self._reply(answer)
+            if status is not None:
+                return status
+        if answer.phase != "push" and not self._move(answer, "push"):
+            return "lost claim"
         return self._push(answer)
 
-    def _fresh(self, answer: Answer) -> bool:
-        return bool(answer.reply_token) and time.time() - answer.event_ms / 1000.0 < REPLY_TOKEN_FRESH_SECONDS
+    @staticmethod
+    def _age(answer: Answer) -> float:
+        """Seconds since the event (what the reply token's life is counted from)."""
+        return time.time() - answer.event_ms / 1000.0 if answer.reply_token else float("inf")
+
+    def _reply_again(self, answer: Answer) -> str:
+        """A reply that may have gone out: the same token once more, however old — never a push.
+
+        LINE takes it (then it had not gone out), or refuses the token: within the token's
+        life that means it was used, so the first one got through; past it, nobody can tell.
+        """
+        if self._age(answer) > MAYBE_GIVE_UP_SECONDS:
+            return self._finish(answer, "unsure", reason="reply may have reached LINE; token long expired")
+        result = self.gateway.reply_once(answer.reply_token, answer.messages)
+        if result.outcome == DELIVERED:
+            return self._finish(answer, "sent", "reply", result.request_id)
+        if result.outcome in (MAYBE, NOT_SENT, LIMITED):
+            wait = int(result.retry_after * 1000) if result.outcome == LIMITED else MAYBE_RETRY_MS
+            return self._later(answer, wait, phase="reply?")
+        if result.status == 400 and self._age(answer) < REPLY_TOKEN_LIFE_SECONDS:
+            return self._finish(answer, "sent", "reply", result.request_id)  # used: by the first attempt
+        return self._finish(answer, "unsure", reason="reply may have reached LINE; token expired or refused")
 
     def _reply(self, answer: Answer) -> Optional[str]:
         """The row's new status, or None when a push should follow."""
@@ -164,8 +186,6 @@ class Outbox:
             return self._later(answer, MAYBE_RETRY_MS, phase="reply?")
         if result.outcome == LIMITED:
             return self._later(answer, int(result.retry_after * 1000))
-        if answer.phase == "reply?" and result.status == 400:  # the token was used: by the earlier attempt
-            return self._finish(answer, "sent", "reply", result.request_id)
         if result.outcome == NOT_SENT or result.status == 400:
             return None  # surely not shown (or a token LINE no longer takes): push
         return self._finish(answer, "failed", reason=f"LINE refused the reply ({result.status})")

@@ -37,6 +37,8 @@ from dialogs import reminders as plan
 from dialogs.dates import TAIPEI, format_date, now as clock_now
 from dialogs.edition import all_editions
 from dialogs.i18n import _, use_locale
+from sqlalchemy import select
+
 from storage import reminders as store
 
 log = logging.getLogger("gonghao.reminders")
@@ -195,6 +197,7 @@ class ReminderSender:
                 log.info("quiet hours: %d reminder(s) held until 08:00", len(due))
             return report
         self.resend_stale(events, report)
+        self.send_draft_reminders(moment, report)
         if not due:
             return report
         facts = self.facts()
@@ -229,6 +232,27 @@ class ReminderSender:
                 elif sent == "failed":
                     report.failed_batches += 1
                     metrics.reminder_batch("failed")
+
+    def send_draft_reminders(self, moment: datetime, report: RunReport) -> None:
+        """Once per draft: "your half-filled answers expire on …; tap 繼續填寫" a few days before they do."""
+        from dialogs.drafts import DRAFT_WARNING, draft_reminder_messages, expiring_drafts
+        from storage.models import DialogState
+
+        with self.db.session() as s:  # only states that could expire soon (the column follows the last write)
+            rows = s.execute(select(DialogState.user_id, DialogState.state).where(
+                DialogState.expires_at <= moment + DRAFT_WARNING + timedelta(days=1))).all()
+        blocked, paused = store.excluded_users(self.db)
+        locales = store.locales_of(self.db)
+        for user_id, name, expires, what in expiring_drafts(rows, self.services.conversation.dialogs, moment):
+            if user_id in blocked or user_id in paused:
+                continue
+            locale = locales.get(user_id, "zh_TW")
+            with use_locale(locale):
+                messages = render(draft_reminder_messages(what, expires))
+            sent, count = self._claim_and_send(f"draft:{name}:{expires:%Y%m%d}", locale, [user_id], messages)
+            if sent == "sent":
+                report.batches += 1
+                report.recipients += count
 
     def _claim_and_send(self, reminder_key: str, locale: str, users: list[str], messages) -> tuple[str, int]:
         batch_key, claimed = store.claim_batch(self.db, reminder_key, users, locale, self.id,

@@ -66,15 +66,23 @@ class Entry:
     label: str
 
 
-# The owners' menu, in reading order (left to right, top to bottom).
+# The owners' menu, in reading order (left to right, top to bottom): the default for everyone.
 ENTRIES: tuple[Entry, ...] = (
     Entry("eligibility", N_("Eligibility check")),
-    Entry("calculator", N_("Proposal calculator")),
     Entry("faq", N_("FAQ")),
     Entry("my letter", N_("My progress")),
     Entry("my data", N_("My data")),
     Entry("contact", N_("Contact")),
 )
+# The proposers' menu, linked to a proposer contact when they join a case with its proposer code.
+PROPOSER_ENTRIES: tuple[Entry, ...] = (
+    Entry("roster", N_("Roster status")),
+    Entry("calculator", N_("Proposal calculator")),
+    Entry("faq", N_("FAQ")),
+    Entry("my data", N_("My data")),
+    Entry("contact", N_("Contact")),
+)
+PROPOSER_PREFIX = "gonghao-proposers-"
 CHAT_BAR_TEXT = N_("Main menu")
 
 
@@ -260,13 +268,18 @@ def fingerprint(body: dict, image: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(entries: Optional[Sequence[Entry]] = None) -> RichMenu:
+def build(entries: Optional[Sequence[Entry]] = None, prefix: str = NAME_PREFIX) -> RichMenu:
     """The owners' rich menu: the understood ENTRIES (or ``entries``), its definition, image and name."""
     entries = tuple(understood_entries() if entries is None else entries)
     body = definition(entries)
     image = render_image(entries)
-    body = {**body, "name": NAME_PREFIX + fingerprint(body, image)}
+    body = {**body, "name": prefix + fingerprint(body, image)}
     return RichMenu(entries, body, image)
+
+
+def build_proposers() -> RichMenu:
+    """The proposers' rich menu (名單狀態, 提案試算 …), linked per user."""
+    return build(understood_entries(PROPOSER_ENTRIES), PROPOSER_PREFIX)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,3 +374,66 @@ def deploy(menu: RichMenu, api, blob, timeout: float = 10.0) -> Deployment:
             result.changed = True
             result.steps.append(f"deleted the older menu {old.name} ({old.rich_menu_id})")
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# Menus by role: the proposers' menu is linked to each proposer contact
+# ---------------------------------------------------------------------------------------
+
+def deploy_linked(menu: RichMenu, api, blob, timeout: float = 10.0) -> Deployment:
+    """Creates a per-user menu (not the default) with its image when it is new; older ones of its prefix go.
+
+    Users linked to a deleted older menu see the default until they are linked again (`link_role`).
+    """
+    from linebot.v3.messaging import RichMenuRequest
+
+    prefix = menu.name[:menu.name.rindex("-") + 1]
+    listed = api.get_rich_menu_list(_request_timeout=timeout).richmenus or []
+    ours = [m for m in listed if (m.name or "").startswith(prefix)]
+    result = Deployment(rich_menu_id="", name=menu.name)
+    same = [m.rich_menu_id for m in ours if m.name == menu.name]
+    if same:
+        result.rich_menu_id = same[0]
+        result.steps.append(f"{menu.name} is already there ({same[0]}); nothing to do")
+    else:
+        created = api.create_rich_menu(RichMenuRequest.from_dict(menu.body), _request_timeout=timeout).rich_menu_id
+        blob.set_rich_menu_image(created, menu.image, _headers={"Content-Type": "image/png"}, _request_timeout=timeout)
+        result.rich_menu_id, result.changed = created, True
+        result.steps.append(f"created {menu.name} ({created}) with its image")
+    for old in ours:
+        if old.rich_menu_id != result.rich_menu_id:
+            api.delete_rich_menu(old.rich_menu_id, _request_timeout=timeout)
+            result.steps.append(f"deleted the older menu {old.name} ({old.rich_menu_id})")
+    return result
+
+
+class RoleMenus:
+    """Links the menu of a person's role: proposers get the proposers' menu, everyone else the default."""
+
+    def __init__(self, config):
+        self.config = config
+        self._proposer_menu: Optional[str] = None
+
+    def _proposers_menu_id(self, api) -> Optional[str]:
+        if self._proposer_menu is None:
+            listed = api.get_rich_menu_list(_request_timeout=self.config.line_timeout).richmenus or []
+            ours = [m.rich_menu_id for m in listed if (m.name or "").startswith(PROPOSER_PREFIX)]
+            self._proposer_menu = ours[-1] if ours else None
+        return self._proposer_menu
+
+    def link(self, user_id: str, role: str) -> bool:
+        """Links (proposer) or unlinks (owner) ``user_id``'s menu; False when LINE could not be told (logged)."""
+        try:
+            api, _blob = line_apis(self.config.channel_access_token, self.config.line_api_base_url)
+            if role == "proposer":
+                menu_id = self._proposers_menu_id(api)
+                if menu_id is None:  # `gonghao richmenu deploy` has not made it yet: the default stays
+                    return False
+                api.link_rich_menu_id_to_user(user_id, menu_id, _request_timeout=self.config.line_timeout)
+            else:
+                api.unlink_rich_menu_id_from_user(user_id, _request_timeout=self.config.line_timeout)
+            return True
+        except Exception as exc:  # a menu is a convenience: the answer goes out all the same
+            self._proposer_menu = None
+            log.warning("could not link the %s rich menu (%s)", role, type(exc).__name__)
+            return False

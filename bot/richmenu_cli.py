@@ -6,7 +6,7 @@ import click
 
 @click.group("richmenu")
 def richmenu():
-    """The owners' rich menu on LINE (資格檢查, 提案試算, 常見問題 …)."""
+    """The rich menus on LINE: the owners' (the default) and the proposers' (linked per user)."""
 
 
 def _build():
@@ -41,6 +41,17 @@ def deploy_command():
         click.echo(step)
     click.echo(f"default rich menu: {result.name} ({result.rich_menu_id}): "
                + ", ".join(e.value for e in menu.entries))
+    from bot.richmenu import build_proposers, deploy_linked
+
+    proposers = build_proposers()
+    try:
+        linked = deploy_linked(proposers, api, blob, timeout=config.line_timeout)
+    except ApiException as exc:
+        raise click.ClickException(f"LINE refused ({exc.status}): {exc.body!r}") from exc
+    for step in linked.steps:
+        click.echo(step)
+    click.echo(f"proposers' rich menu (linked to each proposer contact): {linked.name} ({linked.rich_menu_id}): "
+               + ", ".join(e.value for e in proposers.entries))
 
 
 @richmenu.command("image")

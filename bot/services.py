@@ -132,6 +132,9 @@ class Services:
         # who is in which case for the reminders and the dialogs: None reads the cases-and-letters tables; tests and
         # benchmarks set a fixed one (dialogs.reminders.Directory)
         self.reminder_directory = None
+        from bot.richmenu import RoleMenus
+
+        self.role_menus = RoleMenus(config)  # links a proposer's menu when their role changes (handlers/common.py)
 
     def check_redis_persistence(self) -> None:
         """Production refuses a Redis that keeps nothing on disk, unless GONGHAO_ALLOW_VOLATILE_REDIS says so."""

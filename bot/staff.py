@@ -270,11 +270,26 @@ def editions():
 
     with use_locale("zh_TW"):
         found = list(reversed(all_editions()))
-    return _render("editions.html", editions=found)
+    from dialogs.dates import roc_long
+
+    return _render("editions.html", editions=found, roc=roc_long)
 
 
 # -- cases ----------------------------------------------------------------------------------------------
 CASE_FIELDS = CaseForm.TEXT_FIELDS
+
+
+def shown_time(moment) -> str:
+    """A time as staff read it: the ROC date and the time in Asia/Taipei (exports keep ISO for machines)."""
+    from datetime import timezone
+
+    from dialogs.dates import TAIPEI, roc_long
+
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return roc_long(moment.astimezone(TAIPEI))
 
 
 def _case_or_404(case_id: int):
@@ -470,7 +485,7 @@ def letter(letter_id: int):
 
     from dialogs.letter_view import STATUS_NAMES, letter_rows
     from dialogs.roster import ROSTER_FLAG_NAMES
-    from bot.exports import letter_flags, local_time
+    from bot.exports import letter_flags
     from storage.letters import Case, Letter, LetterVersion
 
     db = _services().db
@@ -486,7 +501,7 @@ def letter(letter_id: int):
         status = _(STATUS_NAMES.get(row.status, row.status))
     db.audit(_actor(), "letter.viewed", f"letter:{letter_id}")
     return _render("letter.html", letter=row, case=case, fields=fields, flags=flags, status=status,
-                   versions=versions, submitted_at=local_time(row.submitted_at), updated_at=local_time(row.updated_at))
+                   versions=versions, submitted_at=shown_time(row.submitted_at), updated_at=shown_time(row.updated_at))
 
 
 @bp.get("/staff/letters/<int:letter_id>/document")
@@ -656,7 +671,6 @@ def reminders():
 def audit():
     from sqlalchemy import func, select
 
-    from bot.exports import local_time
     from storage.models import AuditEntry
 
     page = max(request.args.get("page", 1, type=int), 1)
@@ -669,7 +683,7 @@ def audit():
             counting = counting.where(AuditEntry.action.startswith(action))
         total = s.scalar(counting)
         entries = list(s.scalars(query.offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)))
-    return _render("audit.html", entries=entries, page=page, action=action, local_time=local_time,
+    return _render("audit.html", entries=entries, page=page, action=action, local_time=shown_time,
                    more=page * AUDIT_PAGE < total, total=total)
 
 

@@ -14,7 +14,7 @@ from flask_wtf.file import FileField
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import StopValidation, ValidationError
 
-from common.text import has_unsafe
+from common.text import FormTextRefused, form_text, has_unsafe
 from dialogs.edition import CaseType, Edition, all_editions
 from dialogs.i18n import _
 
@@ -46,8 +46,18 @@ def _at_most(limit: int):
     return check
 
 
+def _printed(form: FlaskForm, field: Field) -> None:
+    """The case's part of 附件二 is printed: the owners' answers' normaliser (NFKC, spaces, no emoji), questions
+    allowed (common.text.form_text)."""
+    try:
+        field.data = form_text(field.data or "", "")
+    except FormTextRefused as refusal:
+        raise StopValidation(refusal.message) from None
+
+
 def _text(required: bool = False) -> StringField:
-    return StringField(filters=[_clean], validators=[_safe] + ([_required] if required else []) + [_at_most(TEXT_MAX)])
+    return StringField(filters=[_clean], validators=[_safe] + ([_required] if required else []) + [
+        _at_most(TEXT_MAX), _printed])
 
 
 def _long() -> TextAreaField:
@@ -71,10 +81,11 @@ class CaseForm(FlaskForm):
     sla = _long()
     period = _text()
     other_content = _long()
+    integrated_service = _long()  # 數位共融輔導 only: 整合性服務項目與內容
     planned_count = StringField(filters=[lambda value: _clean(value) or "0"], validators=[_safe], default="0")
 
     TEXT_FIELDS = ("proposer_name", "plan_name", "vendor_name", "solution_name", "solution_content", "sla", "period",
-                   "other_content")
+                   "other_content", "integrated_service")
 
     def chosen_edition(self) -> Optional[Edition]:
         year = self.edition.data or ""

@@ -25,8 +25,10 @@ from dialogs.eligibility import case_type_key
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.repository import unknown_township_group
 from dialogs.i18n import _, N_, current_locale, ngettext
+from dialogs.contact import contact_button
+from dialogs.notices import notice_due
 from dialogs.messages import Card, Choice, Link, Message, Text
-from dialogs.text import command_key, normalise
+from dialogs.text import chinese_number, command_key, normalise
 
 NAME = "calculator"
 PHRASES = (NAME, N_("Proposal calculator"), N_("Calculate my proposal"), "提案試算", "試算")
@@ -246,12 +248,26 @@ def checklist_text(calc: Calculation, edition: Edition) -> str:
     return "\n".join(lines)
 
 
+def dates_text(calc: Calculation, edition: Edition, most: int = 4) -> str:
+    """The next dates and the days left to each (the documents are a button away: short on a phone)."""
+    if not calc.dates_left:
+        return _("All the dates of the {year} edition have passed.").format(year=edition.year)
+    lines = [_("Dates:")]
+    for left in calc.dates_left[:most]:
+        lines.append(_("{label}: {date}, {left}").format(
+            label=left.date.label.text(), date=left.date.formatted(), left=days_text(left.days))
+            + cite(left.date.citation))
+    lines.append(_("The documents to upload (§陸) are under the button below."))
+    return "\n".join(lines)
+
+
 def calculation_messages(calc: Calculation, edition: Edition, covers_today: bool = True) -> list[Message]:
     """A result card, the checklist with dates, and the proposal system link."""
     card = Card(title=_("Proposal calculation ({year} edition)").format(year=edition.year),
                 rows=tuple(result_rows(calc, edition)),
                 footer=edition_notice(edition, covers_today))
-    messages: list[Message] = [card, Text(checklist_text(calc, edition))]
+    messages: list[Message] = [card, Text(dates_text(calc, edition), (
+        Choice(_("Documents"), "faq:documents_required"), Choice(_("Key dates"), "faq:timeline"), contact_button()))]
     system = edition.link("proposal_system")
     if system:
         messages.insert(1, Link(_("Proposals are sent through the online proposal system.") + cite(system.citation),
@@ -296,13 +312,22 @@ def _theme(raw: str, ctx: Context) -> str:
 
 
 def enterprise_count(raw: str, ctx: Context) -> int:
-    """The number of enterprises in the case ("60", "60家")."""
-    text = re.sub(r"(家|間|個|家企業|enterprises?)$", "", normalise(raw).replace(" ", "").replace(",", ""))
-    if not re.fullmatch(r"\d{1,6}", text):
+    """The number of enterprises in the case ("60", "60家", "五十家"), with the reason when it cannot be one."""
+    text = re.sub(r"(家企業|家|間|個|enterprises?)$", "", normalise(raw).replace(" ", "").replace(",", ""))
+    text = re.sub(r"^(?:約|大約|共|總共|about|around)", "", text)
+    if re.fullmatch(r"[-−]\d+(?:\.\d+)?", text):
+        raise Refused(_("A number of enterprises cannot be negative. Please type how many enterprises the case "
+                        "brings, for example 60."))
+    if re.fullmatch(r"\d*\.\d+", text):
+        raise Refused(_("Please type a whole number of enterprises, for example 60."))
+    count = int(text) if re.fullmatch(r"\d{1,9}", text) else chinese_number(text)  # the one parser (cn2an)
+    if count is None:
         raise Refused(_("Please type the number of enterprises as a number, for example 60."))
-    count = int(text)
-    if count < 1 or count > MAX_COUNT:
-        raise Refused(_("Please type a number between 1 and {max}.").format(max=MAX_COUNT))
+    if count < 1:
+        raise Refused(_("A case brings at least one enterprise. Please type how many, for example 60."))
+    if count > MAX_COUNT:
+        raise Refused(_("{count} enterprises is more than any case brings. Please check the number (at most {max})."
+                        ).format(count=count, max=MAX_COUNT))
     return count
 
 
@@ -337,14 +362,15 @@ def _finish(ctx: Context) -> Outcome:
     ctx.data["calculation"] = {"case_type": calc.case_type.key, "count": calc.count,
                                "theme": calc.theme.key if calc.theme else None,
                                "tier": calc.tier.name if calc.tier else None, "edition": edition.year}
-    return Outcome(messages=calculation_messages(calc, edition, covers), data={"calculation": ctx.data["calculation"]})
+    return Outcome(messages=calculation_messages(calc, edition, covers or not notice_due(ctx)),
+                   data={"calculation": ctx.data["calculation"]})
 
 
 def _intro(ctx: Context) -> list[Message]:
     edition, covers = edition_in(ctx)
     ctx.data["edition"] = edition.year
     return [Text(_("Let's work out what your case means: tier, budget cap, letters of intent and dates.")
-                 + "\n" + edition_notice(edition, covers))]
+                 + "\n" + edition_notice(edition, covers or not notice_due(ctx)))]
 
 
 def calculator_dialog() -> Dialog:
@@ -361,7 +387,7 @@ def calculator_dialog() -> Dialog:
              validate=registration_date, choices=(Choice(N_("Skip"), SKIP),), not_sure=True,
              label=N_("Registered on")),
     ]
-    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro)
+    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro, title=N_("the proposal calculation"))
 
 
 def calculator_intent() -> Intent:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timezone
 
 from common import letters as vocabulary
-from dialogs.dates import TAIPEI
+from dialogs.dates import TAIPEI, format_date
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_
 from dialogs.letter_view import LETTER, STATUS_NAMES, letter_rows
@@ -89,7 +89,7 @@ def _consent_finish(ctx: Context) -> Outcome:
     at = consented_at.astimezone(TAIPEI)
     thanks = Text(_("Thank you. Your consent was recorded on {time} (notice version {version}). You can see, "
                     "correct or delete your data at any time: type 我的資料.").format(
-        time=f"{at:%Y-%m-%d %H:%M}", version=NOTICE_VERSION))
+        time=format_date(at), version=NOTICE_VERSION))
     if case is None:
         return Outcome([thanks])
     return Outcome([thanks], start=LETTER, data={"case_id": case.id})
@@ -108,7 +108,7 @@ def _when(moment) -> str:
         return "—"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return f"{moment.astimezone(TAIPEI):%Y-%m-%d %H:%M}"
+    return format_date(moment.astimezone(TAIPEI))  # ROC in zh_TW, as a person reads it
 
 
 ROLE_NAMES = {vocabulary.OWNER: N_("enterprise owner"), vocabulary.PROPOSER: N_("proposer contact")}
@@ -130,7 +130,8 @@ def my_data_messages(ctx: Context) -> list[Message]:
     for member, case in members:
         lines.append(_("• Case 「{plan}」: {role} since {time}.").format(plan=case.plan_name, role=_(ROLE_NAMES.get(
             member.role, member.role)), time=_when(member.joined_at)))
-    if not consents and not members and not letters:
+    lines += _kept_elsewhere(ctx)
+    if not consents and not members and not letters and len(lines) == 2:
         lines.append(_("• Nothing else: no letter of intent and no personal data."))
     messages: list[Message] = [Text("\n".join(lines))]
     for letter, case in letters[:3]:
@@ -145,6 +146,44 @@ def my_data_messages(ctx: Context) -> list[Message]:
     messages.append(Text(_("To correct your letter type 更正; to delete your data type 刪除我的資料."),
                          (Choice(_("Correct"), "correct"), Choice(_("Delete my data"), "delete my data"))))
     return messages
+
+
+def _kept_elsewhere(ctx: Context) -> list[str]:
+    """The eligibility answers, test self-reports, the reminder opt-out and unfinished answers in the chat."""
+    import json
+
+    repo = ctx.repository
+    lines = []
+    screening = repo.latest_screening(ctx.user_id)
+    reports = repo.self_reports(ctx.user_id)
+    if screening:
+        record = json.loads(screening)
+        lines.append(_("• Your eligibility check of {time}: {outcome}; your {count} answers go with a letter you "
+                       "send.").format(time=_day(record.get("at")), outcome=_(OUTCOME_NAMES.get(
+                           record.get("outcome"), "")) or "—", count=len(record.get("answers") or {})))
+    for report in reports:
+        lines.append(_("• You told me on {time}: {kind} done.").format(
+            time=_when(report.self_reported_at or report.confirmed_at), kind=_(TEST_NAMES.get(report.kind, report.kind))))
+    if repo.reminders_paused(ctx.user_id):
+        lines.append(_("• Reminders: stopped at your request (type 恢復提醒 to have them again)."))
+    for what, count, expires in ctx.drafts:
+        lines.append(_("• Unfinished answers in this chat: {what}, {count} answers, kept until {time}.").format(
+            what=what, count=count, time=_when(expires)))
+    return lines
+
+
+OUTCOME_NAMES = {"eligible": N_("eligible"), "not_eligible": N_("not eligible"), "needs_review": N_("needs review")}
+TEST_NAMES = {"pre_test": N_("the capability pre-test"), "post_test": N_("the capability post-test"),
+              "tool_import": N_("the tool import")}
+
+
+def _day(text) -> str:
+    from datetime import datetime
+
+    try:
+        return _when(datetime.fromisoformat(text)) if text else "—"
+    except ValueError:
+        return "—"
 
 
 def _my_data(ctx: Context, text: str) -> Outcome:
@@ -183,7 +222,7 @@ def _delete_finish(ctx: Context) -> Outcome:
     counts = ctx.repository.delete_user_data(ctx.user_id)
     ctx.repository.audit("owner", "data.deleted", None, **counts)  # anonymous: counts and case numbers only
     return Outcome([Text(_("Done: your personal data has been deleted. If you want to take part again later, "
-                           "send the case's code."))])
+                           "send the case's code."))], forget_drafts=True)
 
 
 def delete_dialog() -> Dialog:

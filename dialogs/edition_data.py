@@ -576,7 +576,8 @@ class Edition(Model):
                     problems.append(f"dates → {key} → after: " + _(
                         "refers to the date {key!r}, which is not in dates").format(key=entry.after.date))
                     continue
-                dates[key] = entry.model_copy(update={"at": (base.day + timedelta(days=entry.after.days), base.time)})
+                # 「二日內」 gives no hour: the derived date is due by the end of its day
+                dates[key] = entry.model_copy(update={"at": (base.day + timedelta(days=entry.after.days), None)})
         if not problems:
             object.__setattr__(self, "dates", dict(sorted(dates.items(), key=lambda kv: kv[1].moment)))
         return problems

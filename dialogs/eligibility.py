@@ -24,9 +24,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
-from dialogs.edition import Edition, all_editions, cite, contact_lines, edition_for, edition_in, edition_notice
+from dialogs.edition import Edition, all_editions, cite, edition_for, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
+from dialogs.contact import contact_button, contact_line
+from dialogs.notices import notice_due
 from dialogs.messages import Choice, Link, Message, Text
 from dialogs.text import chinese_number, command_key, normalise
 
@@ -461,7 +463,7 @@ def _intro(ctx: Context) -> list[Message]:
     return [Text("\n".join([
         _("Let's check whether your business can be coached in the program. I will ask a few questions, one at a time; "
           "tap Not sure whenever you do not know."),
-        edition_notice(edition, covers),
+        edition_notice(edition, covers or not notice_due(ctx)),
         _("Your industry is not a condition, only a suggested direction: {industry}").format(
             industry=industry.text.text()) + cite(industry.citation),
     ]))]
@@ -505,14 +507,18 @@ def screening_messages(result: Screening, edition: Edition) -> list[Message]:
         closing += [f"• {h.text}" for h in others]
     if result.outcome == NEEDS_REVIEW:
         closing += ["", _("Once you know, start the check again; or ask the program office:")]
-        closing += contact_lines(edition)
+        closing.append(contact_line(edition))
     elif result.outcome == ELIGIBLE:
         closing.append(_("Your answers are saved; when you join a case they go with your letter of intent."))
+        closing.append(_("Next step: ask the proposer you work with (a cloud-service vendor or its partner) for "
+                         "the invite code and send it to me. No proposer yet? Ask the program office."))
     else:
         closing.append(_("If an answer was wrong, start the check again. Questions? Ask the program office:"))
-        closing += contact_lines(edition)
+        closing.append(contact_line(edition))
     closing += [""] + [n.line() for n in result.notes]
-    messages.append(Text("\n".join(line for line in closing if line is not None).strip()))
+    buttons = (contact_button(),) if result.outcome != ELIGIBLE else (
+        Choice(_("Invite codes"), "faq:bot_invite_code"), contact_button())
+    messages.append(Text("\n".join(line for line in closing if line is not None).strip(), buttons))
     return messages
 
 
@@ -557,7 +563,7 @@ def screening_dialog(editions=None) -> Dialog:
         YES_NO, yes_no)
     add("new_purchase", N_("Would the cloud service the case brings be one your business does not use yet "
                            "(a new purchase)?"), YES_NO, yes_no, _existing_or_unsure)
-    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro)
+    return Dialog(name=NAME, steps=steps, finish=_finish, intro=_intro, title=N_("the eligibility check"))
 
 
 def screening_intent() -> Intent:

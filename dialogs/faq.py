@@ -80,7 +80,7 @@ _STOPWORDS = {
     "还", "也", "请问", "想", "想问", "问", "问一下", "一下", "这个", "那个", "这", "那", "什么", "甚么", "可以",
     "能", "能够", "可", "不", "不能", "是否", "如果", "的话", "因为", "所以", "但是", "现在", "目前", "需要", "需",
     "得", "该", "应该", "吗？", "怎么办", "多", "最", "个", "里", "对", "给", "让", "把", "被", "到", "从", "为",
-    "自己", "家里", "一样", "这样", "那样", "还是", "请", "谢谢", "麻烦", "好", "嗯", "哪", "哪些", "一个", "又",
+    "自己", "家里", "一样", "这样", "那样", "还是", "请", "麻烦", "好", "嗯", "哪", "哪些", "一个", "又",
     "再", "才", "很", "太", "一定", "必须", "多少", "会不会", "是不是", "有没有", "能不能", "要不要", "一些", "这些", "那些", "东西", "相关", "之后", "以后", "时", "的时候", "比较", "已经", "还能", "能否", "行", "不行", "可不可以", "算", "吗?", "之", "其",
     # en
     "the", "a", "an", "is", "are", "am", "was", "were", "be", "been", "do", "does", "did", "i", "we", "you", "my",
@@ -89,7 +89,7 @@ _STOPWORDS = {
     "if", "what", "which", "who", "whom", "whose", "there", "here", "please", "hi", "hello", "any", "some", "still",
     "have", "has", "had", "need", "needs", "about", "as", "so", "than", "then", "too", "very", "just", "get", "got",
     "into", "up", "out", "yes", "much", "many", "more", "most", "also", "only", "there", "thing", "things",
-    "ok", "okay", "thanks", "thank",
+    "ok", "okay",
 }
 _STOP_CHARS = set("的了吗呢吧啊呀是我你您他她们有要会在和跟与及或就都还也请问想一下这那个么什可以能不哪")
 
@@ -494,8 +494,19 @@ def source_line(citation: str) -> str:
 
 
 def topic_messages(topic: Topic, locale: str) -> list[Message]:
+    """The topic's answer with its source line (none for small talk) and its buttons to the feature."""
     with use_locale(locale):
-        return [Text(topic.answer_in(locale) + "\n" + source_line(topic.citation))]
+        choices = tuple(Choice(_label(b.get("label"), locale), str(b.get("value", "")))
+                        for b in topic.extra.get("buttons") or [])
+        if topic.extra.get("small_talk"):
+            return [Text(topic.answer_in(locale), choices)]
+        return [Text(topic.answer_in(locale) + "\n" + source_line(topic.citation), choices)]
+
+
+def _label(label, locale: str) -> str:
+    if isinstance(label, dict):
+        return str(label.get(locale) or label.get("zh_TW") or "")[:20]
+    return str(label or "")[:20]
 
 
 def faq_messages(answer: FaqAnswer, locale: str, contact: Union[Contact, dict]) -> list[Message]:

@@ -9,6 +9,7 @@ from dialogs.edition import edition_in, edition_notice, editions_dir
 from dialogs.engine import Context, Intent, Outcome
 from dialogs.i18n import N_, _
 from dialogs.messages import Choice, Message, Text
+from dialogs.notices import notice_due
 
 
 def knowledge_folder(ctx: Context) -> Path:
@@ -24,7 +25,7 @@ def answer_question(text: str, ctx: Context, inside_dialog: bool) -> Optional[li
     messages = faq.answer_question(text, ctx.locale, knowledge_folder(ctx), inside_dialog)
     if messages and not inside_dialog:
         edition, covers = edition_in(ctx)
-        if not covers:  # say plainly which year's rules are quoted
+        if not covers and notice_due(ctx):  # say plainly which year's rules are quoted, once a day
             messages = [Text(edition_notice(edition, covers))] + messages
     return messages
 
@@ -39,7 +40,28 @@ def _topic(ctx: Context, text: str) -> Outcome:
     return Outcome(answer_question(text, ctx, False) or [])
 
 
+# Small talk said in a few words, answered from its knowledge-base topic wherever it is said (inside a
+# dialog too, which then asks its question again); longer variants reach the knowledge base as questions.
+SMALL_TALK = {
+    "chat_thanks": ("謝謝", "謝謝你", "謝謝您", "感謝", "感恩", "多謝", "謝啦", "謝了", "thanks", "thank you", "thx"),
+    "chat_human": ("你是真人嗎", "你是機器人嗎", "是真人嗎", "真人嗎", "你是人嗎", "are you human", "are you a bot"),
+    "chat_bye": ("再見", "掰掰", "拜拜", "bye", "goodbye"),
+}
+
+
+def _small_talk(ctx: Context, text: str) -> Outcome:
+    from dialogs.text import command_key
+
+    kb = faq.KnowledgeBase.load(knowledge_folder(ctx) / "faq.yaml")
+    key = command_key(text)
+    for topic_id, phrases in SMALL_TALK.items():
+        if key in {command_key(p) for p in phrases} and kb.topic(topic_id) is not None:
+            return Outcome(faq.topic_messages(kb.topic(topic_id), ctx.locale))
+    return Outcome(answer_question(text, ctx, False) or [])
+
+
 INTENTS = [
+    Intent("small_talk", [p for phrases in SMALL_TALK.values() for p in phrases], _small_talk, anywhere=True),
     Intent("faq", [N_("FAQ"), "常見問題", "faq", "問題"], _popular),
     Intent("faq_topic", [], _topic, pattern=r"faq:[a-z0-9_]+"),
 ]

@@ -36,7 +36,7 @@ from dialogs.text import command_key, tidy
 from dialogs.validators import (EMPLOYEES_LIMIT, display_county, display_phone, display_town, validate_address,
                                 validate_business_number, validate_company_name, validate_county, validate_email,
                                 validate_employees, validate_mobile, validate_person_name, validate_phone,
-                                validate_town)
+                                validate_products, validate_program_names, validate_town)
 
 NAME = LETTER
 CHANGE = "letter_change"
@@ -48,7 +48,6 @@ PAGE_SIZE = 12  # LINE shows at most 13 quick replies: 12 places and "more"
 AGREE = "agree"
 SAME = "same"
 NONE, YES = "none", "yes"
-TEXT_MAX = 200
 
 _AGREE_WORDS = {"agree", "iagree", "同意", "我同意", "是", "好", "ok", "yes", "y", "確認", "了解", "瞭解", "接受"}
 _YES_WORDS = {"yes", "y", "是", "有", "有的", "是的", "對", "有參加", "有申請", "參與"}
@@ -106,13 +105,8 @@ def _not_a_code(validate: Callable) -> Callable:
 
 
 def _short_text(raw: str, ctx: Context) -> str:
-    """A short free text (products, program names), kept as typed (台 stays 台)."""
-    text = tidy(raw)
-    if not text:
-        raise Refused(_("Please type an answer."))
-    if len(text) > TEXT_MAX:
-        raise Refused(_("Please keep it shorter: at most {max} characters.").format(max=TEXT_MAX))
-    return text
+    """The names of other programs, kept as typed (台 stays 台), as long as the roster's box allows."""
+    return validate_program_names(raw, ctx)
 
 
 def _page(items: list[Choice], page: int) -> list[Choice]:
@@ -322,7 +316,21 @@ UNDERTAKING_QUESTIONS = {
     "六": N_("Undertaking 六: once signed, the letter of intent takes effect at once and shows that both sides "
              "agree to its content.\n\nDo you agree?"),
 }
+def _undertaking_two(ctx: Context) -> str:
+    """附件二 二: coaching accepted and the case's solution imported by the edition's deadline (§叁 雲端服務條件 1)."""
+    case = _case(ctx)
+    edition = _case_edition(ctx)
+    deadline = edition.dates.get("tool_import_deadline")
+    return _("Undertaking 二 of the letter: the enterprise agrees to be coached in the program and to finish "
+             "importing the case's cloud solution ({solution} of {vendor}), digital tools and coaching shown above "
+             "by {date} at the latest{cite}.\n\nDo you agree?").format(
+        solution=case.solution_name if case else "—", vendor=case.vendor_name if case else "—",
+        date=deadline.formatted() if deadline else "—",
+        cite=cite(deadline.citation) if deadline else "")
+
+
 UNDERTAKING_LABELS = {
+    "二": N_("二 Coaching and the import by the deadline"),
     "三": N_("三 No conflicting programs"),
     "四": N_("四 No other SME program this year"),
     "五": N_("五 Checks and questionnaires"),
@@ -342,7 +350,7 @@ STEPS = [
          _county, choices=_county_choices, label=N_("County or city"), display=display_county),
     Step("town", _ask(_town_question), _town, choices=_town_choices, label=N_("Township or district"),
          display=display_town),
-    Step("products", _q(N_("What are its main services or products (主要服務/產品)?")), _not_a_code(_short_text),
+    Step("products", _q(N_("What are its main services or products (主要服務/產品)?")), _not_a_code(validate_products),
          label=N_("Main services or products")),
     Step("other_programs", _q(N_("This year, does the enterprise take part in, or has it applied to, other "
                                   "government coaching or subsidy programs?")),
@@ -360,6 +368,8 @@ STEPS = [
          _not_a_code(_representative), choices=(Choice(N_("Same as the contact"), SAME),),
          label=N_("Representative")),
     Step("address", _q(N_("The enterprise's address (地址)?")), _not_a_code(validate_address), label=N_("Address")),
+    Step("undertaking_二", _ask(_undertaking_two), _agree, choices=AGREE_CHOICES, label=UNDERTAKING_LABELS["二"],
+         display=_show_agreed),
 ] + [
     Step(f"undertaking_{number}", _q(question), _agree, choices=AGREE_CHOICES, label=UNDERTAKING_LABELS[number],
          display=_show_agreed)
@@ -400,6 +410,8 @@ def case_card(case: CaseRecord) -> Card:
         (_("Content and SLA"), "\n".join(x for x in (case.solution_content, case.sla) if x)),
         (_("Other coaching"), case.other_content),
     ]
+    if case.case_type == vocabulary.INCLUSION:  # 附件二 二: 「共融案需說明整合性服務項目與內容」
+        rows.insert(7, (_("Integrated service"), case.integrated_service or ""))
     return Card(title=_("The case you are joining (附件二 二)"), rows=tuple((k, v or "—") for k, v in rows),
                 footer=_("This part comes from the proposal; you do not need to fill it in."))
 
@@ -439,8 +451,8 @@ def own_flag_messages(letter: LetterRecord, programs: list[str], review: bool = 
     """What the owner is told about their own letter's flags (never about other letters)."""
     lines = []
     if letter.flag_duplicate:
-        lines.append("⚠ " + _("Another letter of intent this year carries the same business number. An enterprise "
-                              "can be coached in one case only, so the program office will check this with you."))
+        lines.append("⚠ " + _("Another letter of intent this year carries the same business number. The program "
+                              "office will check this with you."))
     if letter.flag_previous_program:
         lines.append("⚠ " + _("The program office's list shows this business number in {programs}. An enterprise "
                               "of those programs may not be coached here{cite}; the program office will check this "
@@ -469,8 +481,9 @@ def _submit(ctx: Context) -> Outcome:
     if not repo.has_consent(ctx.user_id, NOTICE_VERSION):
         return Outcome([Text(_("Your consent to the personal-data notice is missing, so I cannot send the "
                                "letter. Please send the case's code again to read the notice."))])
-    saved = repo.submit_letter(case.id, ctx.user_id, letter_columns(ctx.values), undertakings_json(),
-                               datetime.now(timezone.utc), EMPLOYEES_LIMIT)
+    agreed = undertakings_json(("二", "三", "四", "五", "六"))
+    saved = repo.submit_letter(case.id, ctx.user_id, letter_columns(ctx.values), agreed, datetime.now(timezone.utc),
+                               EMPLOYEES_LIMIT)
     letter, programs = saved.letter, saved.previous_programs
     repo.audit("owner", "letter.submitted", f"letter:{letter.id}", case=case.id, version=letter.version,
                flags=letter.flags)
@@ -485,8 +498,19 @@ def _submit(ctx: Context) -> Outcome:
     return Outcome(messages)
 
 
+def _after_cancel(ctx: Context) -> list[Message]:
+    """What stays after the owner discarded the answers: the place in the case, and the way back."""
+    case = _case(ctx)
+    if case is None:
+        return []
+    return [Text(_("You are still in the case 「{plan}」, and your letter of intent is not sent. To fill it in "
+                   "again, type 填寫意向書.").format(plan=case.plan_name),
+                 (Choice(_("Fill it in"), f"fill:{case.id}"),))]
+
+
 def letter_dialog() -> Dialog:
-    return Dialog(NAME, STEPS, _submit, intro=_intro, summary_title=N_("Your letter of intent: please check"))
+    return Dialog(NAME, STEPS, _submit, intro=_intro, summary_title=N_("Your letter of intent: please check"),
+                  title=N_("the letter of intent"), after_cancel=_after_cancel)
 
 
 # -- after sending: show, correct, withdraw -----------------------------------------------------------------
@@ -600,7 +624,7 @@ def _change_finish(ctx: Context) -> Outcome:
 
 
 def change_dialog() -> Dialog:
-    return Dialog(CHANGE, _change_steps(), _change_finish, intro=_change_intro)
+    return Dialog(CHANGE, _change_steps(), _change_finish, intro=_change_intro, title=N_("the correction"))
 
 
 def _withdraw(ctx: Context, text: str) -> Outcome:

@@ -245,6 +245,8 @@ def _solution_part(w: _Writer, case, tool_deadline: str) -> None:
     content = f"⚫ 雲端服務解決方案項目內容與服務水平協議 SLA之說明\n{case.solution_content}"
     if case.sla:
         content += f"\nSLA：{case.sla}"
+    if case.case_type == "inclusion":
+        content += f"\n⚫ 共融案需說明整合性服務項目與內容\n{getattr(case, 'integrated_service', '') or ''}"
     cell(s, 3, 0, "內容", bold=True)
     cell(s, 3, 1, content)
     cell(s, 4, 0, "計畫其他輔導內容", bold=True, merge_to=1)

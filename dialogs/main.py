@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from common import letters as vocabulary
 from dialogs import calculator, data_rights, eligibility, faq_intents, letter, reminders, roles, roster
 from dialogs import contact as contact_info
 from dialogs.engine import Context, Conversation, Intent, Outcome
@@ -24,9 +25,28 @@ MENU = [
 ]
 
 
+# What each role's quick replies offer (the same values as its rich menu, bot/richmenu.py).
+ROLE_MENU = {
+    "owner": ("eligibility", "my letter", "faq", "my data", "contact"),
+    "proposer": ("roster", "calculator", "faq", "my data", "contact"),
+}
+
+
 def menu_choices(ctx: Context) -> list[Choice]:
     available = _available_intents()
-    return [Choice(_(label), value) for label, value, intent in MENU if intent in available]
+    offered = ROLE_MENU.get(_role(ctx))
+    return [Choice(_(label), value) for label, value, intent in MENU
+            if intent in available and (offered is None or value in offered)]
+
+
+def _role(ctx: Context):
+    """"proposer" when the person is a proposer contact of a case, "owner" when only an owner, else None."""
+    if ctx.repo is None:
+        return None
+    roles = {member.role for member, _case in ctx.repo.memberships(ctx.user_id)}
+    if vocabulary.PROPOSER in roles:
+        return "proposer"
+    return "owner" if vocabulary.OWNER in roles else None
 
 
 def menu(ctx: Context) -> list[Message]:
@@ -66,7 +86,7 @@ def contact(ctx: Context) -> list[Message]:
 def contact_offer(ctx: Context) -> list[Message]:
     """Offered after three refused answers."""
     return [Text(_("This seems hard to answer here. The program office can help you directly:") + "\n"
-                 + contact_info.contact_text())]
+                 + contact_info.contact_line(), (contact_info.contact_button(),))]
 
 
 def _contact_intent(ctx: Context, text: str) -> Outcome:
@@ -85,7 +105,7 @@ def _core_intents() -> list[Intent]:
     return [
         Intent("contact", [N_("contact"), "聯絡窗口", "聯絡方式", "聯絡", "客服", "電話", "contact us"], _contact_intent,
                anywhere=True),
-        Intent("greeting", ["hi", "hello", "你好", "您好", "嗨", "哈囉"], _greeting_intent),
+        Intent("greeting", ["hi", "hello", "你好", "您好", "嗨", "哈囉"], _greeting_intent, anywhere=True),
     ]
 
 

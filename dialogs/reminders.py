@@ -577,7 +577,9 @@ def _test_done(kind: str):
 
 INTENTS = [
     Intent("reminders_stop", [N_("stop reminders"), STOP_WORD, "暫停提醒", "關閉提醒", "取消提醒", "不要提醒",
-                              "不要再提醒", "pause reminders"], _stop, anywhere=True),
+                              "不要再提醒", "pause reminders"], _stop, anywhere=True,
+           pattern=r"(?:請|拜託)?(?:不要|別|不用|不必)(?:再|一直)?(?:提醒|通知|傳提醒|傳通知)(?:我)?(?:了|啦)?[!！。.~～]*"
+                   r"|(?:please )?stop (?:sending )?(?:me )?(?:reminders|notifications)"),
     Intent("reminders_resume", [N_("resume reminders"), RESUME_WORD, "開啟提醒", "打開提醒", "重新提醒",
                                 "繼續提醒", "turn on reminders"], _resume, anywhere=True),
     Intent("pre_test_done", [N_("I have done the pre-test"), _DONE_WORDS["pre_test"], "已完成前測", "完成前測",

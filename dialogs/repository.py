@@ -36,6 +36,7 @@ class CaseRecord(Protocol):
     sla: str
     period: str
     other_content: str
+    integrated_service: str  # 共融案: 整合性服務項目與內容 (附件二 二)
     planned_count: int
     owner_code: str
 
@@ -96,6 +97,14 @@ class TestRecord(Protocol):
     """One pre- or post-test of one enterprise: not_done / self_reported / confirmed."""
 
     state: str
+
+
+class SelfReportRecord(Protocol):
+    """A test the owner said is done (or staff confirmed from an import)."""
+
+    kind: str  # pre_test / post_test / tool_import
+    self_reported_at: Optional[datetime]
+    confirmed_at: Optional[datetime]
 
 
 class EnterpriseTestsRecord(Protocol):
@@ -184,6 +193,9 @@ class Letters(Protocol):
     def save_screening(self, user_id: str, record: dict[str, object]) -> None:
         """Keeps the owner's latest eligibility screening; a letter sent later carries it."""
 
+    def latest_screening(self, user_id: str) -> Optional[str]:
+        """The owner's latest eligibility screening as stored (JSON), or None."""
+
 
 class Consents(Protocol):
     """The personal-data notice (個資法 §8) and the owner's rights (§3)."""
@@ -221,6 +233,11 @@ class Reminders(Protocol):
     """Opting out of reminders and the owners' own pre/post-test reports."""
 
     def set_reminders_paused(self, user_id: str, paused: bool) -> None: ...
+
+    def reminders_paused(self, user_id: str) -> bool: ...
+
+    def self_reports(self, user_id: str) -> list[SelfReportRecord]:
+        """The tests the user reported done (我的資料 lists them)."""
 
     def staff_events(self) -> list[StaffEventRecord]: ...
 

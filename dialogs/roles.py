@@ -56,6 +56,7 @@ def _code(ctx: Context, text: str) -> Outcome:
     if role == vocabulary.PROPOSER:
         if repo.add_member(case.id, ctx.user_id, vocabulary.PROPOSER):
             repo.audit("proposer", "case.proposer_linked", f"case:{case.id}")
+        ctx.effects.append(("rich_menu", vocabulary.PROPOSER))  # the proposers' menu from now on
         return Outcome(proposer_messages(ctx, case))
     return owner_joins(ctx, case)
 

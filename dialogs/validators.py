@@ -17,9 +17,10 @@ from email_validator import EmailNotValidError, validate_email as _email_validat
 
 from common import townships
 from common.business_number import checksum_ok as business_number_checksum_ok
-from dialogs.engine import Refused
+from common.text import FIELD_MAX, FormTextRefused, form_text as _form_text
+from dialogs.engine import Refused, is_plain_question
 from dialogs.i18n import _
-from dialogs.text import chinese_number, normalise
+from dialogs.text import chinese_number, has_unsafe, normalise
 
 EMPLOYEES_MAX = 9999
 EMPLOYEES_LIMIT = 9  # 附件一: enterprises of fewer than 10 employees (the dialog warns above it)
@@ -155,17 +156,29 @@ def validate_phone(value: str, ctx=None) -> dict:
 
 
 def display_phone(value: Any, ctx=None) -> str:
-    """A stored phone (dict or E.164 string) as Taiwanese people write it: 02 2553 3988 轉 603."""
+    """A stored phone (dict or E.164 string) the one way people read it: 0912-345-678, (02)2553-3988 轉 603."""
     if isinstance(value, dict):
         e164, extension = value.get("e164", ""), value.get("extension", "")
     else:
         e164, extension = str(value or ""), ""
-    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
-        shown = f"0{e164[4:7]} {e164[7:10]} {e164[10:]}"  # a mobile, as phonenumbers writes it (fast: exports)
-    else:
-        parsed = _parse_tw(e164)
-        shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL) if parsed else e164
+    shown = _national_text(e164)
     return f"{shown} 轉 {extension}" if extension else shown
+
+
+def _national_text(e164: str) -> str:
+    if len(e164) == 13 and e164.startswith("+8869") and e164[1:].isdigit():
+        return f"0{e164[4:7]}-{e164[7:10]}-{e164[10:]}"  # a mobile (fast: exports)
+    parsed = _parse_tw(e164)
+    if parsed is None:
+        return e164
+    national = str(parsed.national_number)
+    area = phonenumbers.length_of_geographical_area_code(parsed)
+    if not area or area >= len(national):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    code, rest = national[:area], national[area:]
+    split = {8: 4, 7: 3, 6: 3, 5: 1}.get(len(rest))
+    number = f"{rest[:split]}-{rest[split:]}" if split else rest
+    return f"(0{code}){number}"
 
 
 # -- E-mail ------------------------------------------------------------------------
@@ -227,15 +240,34 @@ def employees_over_limit(n: int, limit: int = EMPLOYEES_LIMIT) -> bool:
     return n > limit
 
 
+# -- free text that goes on the paper form ----------------------------------------------------
+def form_text(value: Any, kind: str, what: Optional[str] = None, questions: bool = True) -> str:
+    """The one normaliser of free text that goes on 附件二 / 附件一 (common.text.form_text), refusing as a dialog
+    does: control characters, emoji and text that is plainly a question (unless ``questions`` is False:
+    staff texts may ask), each with a reason, and text longer than the form's box (``FIELD_MAX[kind]``).
+    """
+    def question(text: str) -> Optional[str]:
+        if not is_plain_question(text):
+            return None
+        return _("This reads like a question, not an answer. Please type {what} itself; "
+                 "to ask something, tap 常見問題 (FAQ).").format(what=what or _("the answer"))
+
+    try:
+        return _form_text(value, kind, question if questions else None)
+    except FormTextRefused as refusal:
+        raise Refused(refusal.message) from None
+
+
 # -- 企業名稱, 代表人, 聯絡人 -------------------------------------------------------
 _URL = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:com|net|org|tw|io|biz|info)\b)", re.IGNORECASE)
 
 
-def _check_name(text: str, empty: str) -> str:
+def _check_name(text: str, empty: str, kind: str = "company_name", what: str = "") -> str:
     if not text:
         raise Refused(empty)
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text) or has_unsafe(text):
         raise Refused(_("The name contains invisible control characters. Please type it again."))
+    text = form_text(text, "", what)
     if "@" in text:
         raise Refused(_("Please type the name itself, not an e-mail address."))
     if _URL.search(text):
@@ -244,19 +276,37 @@ def _check_name(text: str, empty: str) -> str:
         raise Refused(_("This looks like a number. Please type the name."))
     if len(text) < NAME_MIN:
         raise Refused(_("The name is too short: please type at least {min} characters.").format(min=NAME_MIN))
-    if len(text) > NAME_MAX:
-        raise Refused(_("The name is too long: at most {max} characters.").format(max=NAME_MAX))
+    limit = FIELD_MAX.get(kind, NAME_MAX)
+    if len(text) > limit:
+        raise Refused(_("The name is too long: at most {max} characters.").format(max=limit))
     return text
 
 
 def validate_company_name(value: str, ctx=None) -> str:
     """企業名稱 as registered; 台 is kept (a registered name may use it)."""
-    return _check_name(_nfkc(value), _("Please type the enterprise's name as registered."))
+    return _check_name(_nfkc(value), _("Please type the enterprise's name as registered."), "company_name",
+                       _("the enterprise's name"))
 
 
 def validate_person_name(value: str, ctx=None) -> str:
     """代表人 / 聯絡人: a person's name; 台 is kept."""
-    return _check_name(_nfkc(value), _("Please type the person's name."))
+    return _check_name(_nfkc(value), _("Please type the person's name."), "person_name", _("the name"))
+
+
+def validate_products(value: str, ctx=None) -> str:
+    """附件一 主要服務/產品: short free text as typed (台 kept)."""
+    text = form_text(value, "products", _("the services or products"))
+    if not text:
+        raise Refused(_("Please type an answer."))
+    return text
+
+
+def validate_program_names(value: str, ctx=None) -> str:
+    """附件一 是否參與/申請政府相關輔導/補助計畫: the names of the other programs."""
+    text = form_text(value, "program_names", _("the programs' names"))
+    if not text:
+        raise Refused(_("Please type an answer."))
+    return text
 
 
 # -- 地址 ----------------------------------------------------------------------------
@@ -265,8 +315,9 @@ def validate_address(value: str, ctx=None) -> str:
     text = normalise(value)
     if not text:
         raise Refused(_("Please type the address, for example 臺北市大同區承德路一段70號."))
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in str(value or "")) or has_unsafe(str(value or "")):
         raise Refused(_("The address contains invisible control characters. Please type it again."))
+    text = form_text(text, "address", _("the address"))
     if len(text.replace(" ", "")) < ADDRESS_MIN:
         raise Refused(_("This address is too short. Please type the whole address, "
                         "for example 臺北市大同區承德路一段70號."))

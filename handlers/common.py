@@ -41,7 +41,17 @@ def converse(event: dict, services, state, text: str):
         return None, []  # groups and rooms: the bot talks 1:1 only
     locale = services.users.locale(user_id)
     with use_locale(locale):
-        return services.conversation.handle(state, text, context_for(services, user_id, locale))
+        ctx = context_for(services, user_id, locale)
+        result = services.conversation.handle(state, text, ctx)
+    _apply_effects(services, user_id, ctx.effects)
+    return result
+
+
+def _apply_effects(services, user_id: str, effects: list) -> None:
+    """The menu of the person's role (LINE's per-user rich menu, bot.richmenu.RoleMenus)."""
+    for kind, value in effects:
+        if kind == "rich_menu":
+            services.role_menus.link(user_id, value)
 
 
 def could_not_handle(services, user_id):

@@ -103,6 +103,7 @@ class Database:
                  statement_seconds: Optional[float] = None):
         self.url = url
         self.timeout = timeout
+        self.deadline = max(3.0, timeout * 3)  # how long a transaction of ours may take before it is cut
         # a worker's connections: tight limits on every statement and on a transaction left idle
         # (a worker stopped in the middle of one loses its rows to the others when the server ends it);
         # other connections keep generous ones (a console export may take a while)
@@ -166,10 +167,9 @@ class Database:
             raise RuntimeError("a unit of work is already open in this thread")
         session: Session = self._sessions()
         token = _current.set((self, session))
-        ticket = None
+        cutter = _Cutter(session)
+        ticket = WATCHDOG.arm(deadline or self.deadline, cutter) if self.postgres else None
         try:
-            if self.postgres:
-                ticket = WATCHDOG.arm(deadline or self.timeout * 2, _cutter(session))
             yield session
             session.commit()
         except BaseException:
@@ -177,6 +177,7 @@ class Database:
                 session.rollback()
             raise
         finally:
+            cutter.finish()
             if ticket is not None:
                 WATCHDOG.disarm(ticket)
             _current.reset(token)
@@ -186,7 +187,8 @@ class Database:
     def bounded(self, seconds: Optional[float] = None) -> Iterator[Session]:
         """A short transaction of its own, cut by the watchdog after ``seconds`` (never joins a unit)."""
         session: Session = self._sessions()
-        ticket = WATCHDOG.arm(seconds or self.timeout, _cutter(session)) if self.postgres else None
+        cutter = _Cutter(session)
+        ticket = WATCHDOG.arm(seconds or self.deadline, cutter) if self.postgres else None
         try:
             yield session
             session.commit()
@@ -195,6 +197,7 @@ class Database:
                 session.rollback()
             raise
         finally:
+            cutter.finish()
             if ticket is not None:
                 WATCHDOG.disarm(ticket)
             session.close()
@@ -226,19 +229,32 @@ def _remember_socket(session: Session, _transaction, connection) -> None:
         session.info.pop("pg_socket", None)
 
 
-def _cutter(session: Session) -> Callable[[], None]:
-    """Shuts down the socket of the session's connection (if it has one): the blocked call fails at once."""
-    def cut() -> None:
-        fd = session.info.get("pg_socket")
-        if fd is None or fd < 0:
-            return
-        log.warning("a database call outlived its deadline; cutting its connection")
-        sock = socket.socket(fileno=os.dup(fd))
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        finally:
-            sock.close()
-    return cut
+class _Cutter:
+    """Shuts down the socket of a session's connection when its deadline passes (the blocked call
+    fails at once) — but never once the session has finished with it: the connection may be back
+    in the pool, in another thread's hands."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.lock = threading.Lock()
+        self.finished = False
+
+    def __call__(self) -> None:
+        with self.lock:
+            fd = self.session.info.get("pg_socket")
+            if self.finished or fd is None or fd < 0:
+                return
+            log.warning("a database call outlived its deadline; cutting its connection")
+            sock = socket.socket(fileno=os.dup(fd))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
+
+    def finish(self) -> None:
+        with self.lock:
+            self.finished = True
+            self.session.info.pop("pg_socket", None)
 
 
 def is_outage(exc: BaseException) -> bool:

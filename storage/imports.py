@@ -35,7 +35,7 @@ from sqlalchemy import select
 from common import townships
 from common.business_number import checksum_ok as business_number_checksum_ok
 from common.i18n import _, N_
-from common.text import scrub
+from common.text import FormTextRefused, form_text, scrub
 from storage import letters
 from storage.letters import PreviousProgram
 from storage.reminders import ASSESSMENT_KINDS, KIND_WORDS, CompletionReport, import_assessment_results, read_day
@@ -236,7 +236,10 @@ def _check_previous(cells, cols) -> tuple[Optional[dict], Optional[str]]:
     number, problem = _business_number(_cell(cells, cols["business_number"]))
     if problem:
         return None, problem
-    name = " ".join(str(_cell(cells, cols["program_name"]) or "").split())
+    try:  # the same normaliser as the owners' answers (control characters, emoji)
+        name = form_text(_cell(cells, cols["program_name"]), "")
+    except FormTextRefused as refusal:
+        return None, refusal.message
     if not name:
         return None, _("the program name is empty")
     if len(name) > 200:

@@ -50,6 +50,7 @@ class Case(Base):
     sla: Mapped[str] = mapped_column(Text, default="")  # 服務水平協議 SLA 之說明
     period: Mapped[str] = mapped_column(String(200), default="")  # 使用期間
     other_content: Mapped[str] = mapped_column(Text, default="")  # 計畫其他輔導內容
+    integrated_service: Mapped[str] = mapped_column(Text, default="", server_default="")  # 共融案: 整合性服務項目與內容
     planned_count: Mapped[int] = mapped_column(Integer, default=0)  # 預定輔導家數
     proposer_code: Mapped[str] = mapped_column(String(20), unique=True)
     owner_code: Mapped[str] = mapped_column(String(20), unique=True)

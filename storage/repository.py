@@ -153,6 +153,10 @@ class StorageRepository:
         with self.db.session() as s:
             store.save_screening(s, user_id, record)
 
+    def latest_screening(self, user_id: str) -> Optional[str]:
+        with self.db.session() as s:
+            return store.latest_screening(s, user_id)
+
     # -- consent and the owner's rights -------------------------------------------------------------------
     def has_consent(self, user_id: str, notice_version: str) -> bool:
         with self.db.session() as s:
@@ -202,6 +206,14 @@ class StorageRepository:
     # -- reminders -----------------------------------------------------------------------------------------
     def set_reminders_paused(self, user_id: str, paused: bool) -> None:
         reminders.set_reminders_paused(self.db, user_id, paused)
+
+    def reminders_paused(self, user_id: str) -> bool:
+        return reminders.reminders_paused(self.db, user_id)
+
+    def self_reports(self, user_id: str) -> list[reminders.CompletionReport]:
+        with self.db.session() as s:
+            return list(s.scalars(select(reminders.CompletionReport)
+                                  .where(reminders.CompletionReport.user_id == user_id)))
 
     def staff_events(self) -> list[reminders.ReminderEvent]:
         return reminders.staff_events(self.db)

@@ -13,8 +13,8 @@ CASE = dict(edition=112, proposer_name="好客雲端股份有限公司", plan_na
             period="112年5月1日至113年4月30日", other_content="教育訓練3場、行銷活動1場", planned_count=60)
 
 # What the owner types in the quick fill, and what must be on the letter afterwards.
-OWNER = dict(company="好客小吃店", number="22099131", contact="王小明", mobile="0912345678", mobile_shown="0912 345 678",
-             phone="(02)2553-3988 轉 603", phone_shown="02 2553 3988 轉 603", email="wang.xiaoming@example.com.tw",
+OWNER = dict(company="好客小吃店", number="22099131", contact="王小明", mobile="0912345678", mobile_shown="0912-345-678",
+             phone="(02)2553-3988 轉 603", phone_shown="(02)2553-3988 轉 603", email="wang.xiaoming@example.com.tw",
              representative="林大同", address="臺北市大安區和平東路一段1號", products="滷肉飯與便當外送")
 
 
@@ -33,7 +33,7 @@ def answers(owner: dict = OWNER) -> list[str]:
     """Every answer of the letter dialog, in order, all valid."""
     return [owner["company"], owner["number"], "1", "5", "臺北市大安區", owner["products"], "none", owner["contact"],
             owner["mobile"], owner["phone"], owner["email"], owner["representative"], owner["address"],
-            "agree", "agree", "agree", "agree"]
+            "agree", "agree", "agree", "agree", "agree"]
 
 
 def join_and_fill(bot, user: str, code: str, owner: dict = OWNER, submit: bool = True) -> list[str]:

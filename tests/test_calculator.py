@@ -156,15 +156,25 @@ def test_the_113_sample_edition_changes_the_answers(case_type, count, e112, e113
 
 # -- what proposers type ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("typed, value", [("60", 60), ("６０家", 60), ("1,200", 1200), ("76 家", 76)])
+@pytest.mark.parametrize("typed, value", [("60", 60), ("６０家", 60), ("1,200", 1200), ("76 家", 76), ("五十", 50),
+                                          ("五十家", 50), ("七十六家企業", 76), ("一百", 100), ("約60家", 60)])
 def test_enterprise_count_typed(typed, value):
     assert enterprise_count(typed, None) == value
 
 
-@pytest.mark.parametrize("typed", ["sixty", "0", "-5", "1000001"])
-def test_enterprise_count_refused(typed):
-    with pytest.raises(Refused):
+@pytest.mark.parametrize("typed, reason", [
+    ("sixty", "Please type the number of enterprises as a number"),
+    ("0", "A case brings at least one enterprise"),
+    ("-5", "cannot be negative"),
+    ("−5家", "cannot be negative"),
+    ("60.5", "whole number"),
+    ("1000001", "1000001 enterprises is more than any case brings"),
+    ("一百萬", "Please type the number of enterprises as a number"),
+])
+def test_enterprise_count_refused(typed, reason):
+    with pytest.raises(Refused) as refused:
         enterprise_count(typed, None)
+    assert reason in refused.value.message
 
 
 @pytest.mark.parametrize("typed, value", [
@@ -292,3 +302,13 @@ def test_transcript_in_chinese(monkeypatch):
     result = rows(turns[-1])
     assert "新臺幣150萬元（含稅）" in result["預算上限"]
     assert "112年3月16日(四) 17:00" in texts(turns[-1])
+
+
+def test_the_result_is_short_on_a_phone_and_the_rest_is_behind_buttons(monkeypatch):
+    """Issue 10 item 5: no text bubble longer than about 12 lines; documents, dates and contact are buttons."""
+    monkeypatch.setenv("GONGHAO_NOW", "2023-03-01T09:00:00+08:00")
+    turns, ctx, state = chat(["Popularization", "60", "Skip"])
+    final = turns[-1]
+    assert all(m.text.count("\n") < 12 for m in final if isinstance(m, Text)), [m.text for m in final]
+    buttons = [c.value for m in final if isinstance(m, Text) for c in m.choices]
+    assert {"faq:documents_required", "faq:timeline", "contact"} <= set(buttons)

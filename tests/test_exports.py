@@ -102,7 +102,7 @@ def test_a_whole_edition_the_letters_and_the_test_status(console, tmp_path):
     rows = list(sheet.iter_rows(values_only=True))
     header = list(rows[0])
     first = dict(zip(header, rows[1]))
-    assert first["手機"] == "0912 345 678" and first["統一編號"] == zero_led
+    assert first["手機"] == "0912-345-678" and first["統一編號"] == zero_led
     assert first["document_url"].startswith("http") and "/d/letter/" in first["document_url"]
     assert [dict(zip(header, r))["letter_status"] for r in rows[1:]] == ["submitted", "submitted", "draft", "submitted", "withdrawn"]
 

@@ -61,7 +61,8 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
         ("wang.xiaoming@example", "「@」後面的網域需要有「.」，例如 gmail.com 或 company.com.tw。"),
         (OWNER["email"], "企業的代表人是哪一位？（與登記資料相同）"),
         (OWNER["representative"], "企業地址？"),
-        (OWNER["address"], "意向書第三項："),
+        (OWNER["address"], "意向書第二項：企業同意接受推動企業數位共好計畫輔導，並最遲於 112年7月31日(一) 完成導入"),
+        ("好", "意向書第三項："),
         ("我同意", "意向書第四項："),
         ("同意", "意向書第五項："),
         ("agree", "意向書第六項："),
@@ -78,7 +79,7 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     summary = said[-1]
     assert summary.startswith("請確認您的企業合作意向書")
     for shown in ("企業名稱: 好客小吃店", "統一編號: 22099131", "員工人數: 12 人 ⚠ 超過 9 人，待確認（§叁 輔導對象）", "縣市: 臺北市", "鄉鎮市區: 大安區",
-                  "手機: 0912 345 678", "電話: 02 2553 3988 轉 603", "E-mail: " + OWNER["email"],
+                  "手機: 0912-345-678", "電話: (02)2553-3988 轉 603", "E-mail: " + OWNER["email"],
                   "代表人: 林大同", "六、簽署後生效: 已同意"):
         assert shown in summary, shown
 
@@ -99,7 +100,7 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     assert (letter.company_type, letter.employees, letter.county_code, letter.town_code) == (1, 12, "63000", "63000030")
     assert (letter.mobile, letter.phone, letter.phone_ext) == ("+886912345678", "+886225533988", "603")
     assert (letter.email, letter.other_programs, letter.flag_over_nine) == (OWNER["email"], False, True)
-    assert json.loads(letter.undertakings) == {"三": True, "四": True, "五": True, "六": True}
+    assert json.loads(letter.undertakings) == {"二": True, "三": True, "四": True, "五": True, "六": True}
     assert letter.undertakings_at is not None and letter.submitted_at is not None
 
     # the download: a filled 附件二 through a signed link
@@ -110,8 +111,8 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     assert response.mimetype.endswith("wordprocessingml.document")
     text = docx_text(response.data)
     for expected in ("112 年推動企業數位共好計畫-「好客數位共好計畫」", "企業合作意向書", "好客小吃店有限公司", "22099131",
-                     "■依法設立之企業(公司登/商登)", "員工人數：12 人", "王小明", "0912 345 678",
-                     "02 2553 3988 轉 603", OWNER["email"], "臺北市/大安區", OWNER["products"], "林大同",
+                     "■依法設立之企業(公司登/商登)", "員工人數：12 人", "王小明", "0912-345-678",
+                     "(02)2553-3988 轉 603", OWNER["email"], "臺北市/大安區", OWNER["products"], "林大同",
                      OWNER["address"], "好客POS雲端收銀", "公司大小章", "privacy@cisanet.org.tw"):
         assert expected in text, expected
 
@@ -135,13 +136,13 @@ def test_after_sending_the_owner_sees_corrects_and_withdraws_the_letter(chat):
 
     said = bot.says(OWNER_ID, "我的意向書")
     assert said[0].startswith("「好客數位共好計畫」企業合作意向書\n狀態: 已送出，第 1 版")
-    assert "手機: 0912 345 678" in said[0]
+    assert "手機: 0912-345-678" in said[0]
     assert said[1].startswith("您的企業合作意向書已填好")
 
     said = bot.says(OWNER_ID, "更正")
     assert said[0] == "要更正哪一欄？請點該欄旁的「修改」。"
     said = bot.taps(OWNER_ID, f"fix:mobile:{letter.id}")
-    assert said == ["更正「好客數位共好計畫」意向書的「手機」，目前是：0912 345 678。如要保持原樣，請輸入「取消」。",
+    assert said == ["更正「好客數位共好計畫」意向書的「手機」，目前是：0912-345-678。如要保持原樣，請輸入「取消」。",
                     "聯絡人的手機號碼？"]
     said = bot.says(OWNER_ID, "02-2553-3988")
     assert said[0] == "這看起來是市話號碼，請輸入 09 開頭的手機號碼。"
@@ -188,7 +189,10 @@ def test_cancel_and_back_work_and_the_letter_resumes_after_a_restart(chat):
     assert bot.says(OWNER_ID, "上一步") == ["請問企業名稱？（請填登記的全名）"]
     bot.says(OWNER_ID, "好客小吃店")
     said = bot.says(OWNER_ID, "取消")
-    assert said[0] == "已取消，沒有儲存任何資料。"
+    assert said == ["要放棄企業合作意向書已填的 1 項答案（企業名稱）嗎？放棄後無法復原。"]  # asked first
+    said = bot.taps(OWNER_ID, "discard")
+    assert said == ["已取消，剛才填的答案已刪除。",
+                    "您仍在「好客數位共好計畫」案件中，企業合作意向書尚未送出。要重新填寫，請輸入「填寫意向書」。"]
 
     # the letter is still there as a draft; "fill it in" starts again
     said = bot.says(OWNER_ID, "我的意向書")
@@ -297,7 +301,7 @@ def test_delete_my_data_leaves_nothing_personal_in_any_table(chat):
     said = bot.taps(OWNER_ID, "delete")
     assert said[0].startswith("完成：您的個人資料已刪除。")
 
-    personal = (OWNER["contact"], OWNER["representative"], "912345678", "0912 345 678", "25533988", "wang.xiaoming",
+    personal = (OWNER["contact"], OWNER["representative"], "912345678", "0912 345 678", "0912-345-678", "2553-3988", "25533988", "wang.xiaoming",
                 "old.wang", OWNER["address"], OWNER["company"], OWNER["number"])
     leftovers = {table: [r for r in rows if any(p in r for p in personal)]
                  for table, rows in every_row(bot.services).items()}

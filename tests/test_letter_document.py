@@ -47,15 +47,31 @@ def test_the_document_is_laid_out_like_the_form_and_holds_every_field():
     assert -1 not in positions, [p for p, at in zip(in_order, positions) if at == -1]
     assert positions == sorted(positions)
     for field in ("好客小吃店", "22099131", "□依法設立之企業(公司登/商登)", "■依法辦理稅籍登記", "員工人數：4 人",
-                  "王小明", "0912 345 678", "03 823 4567 轉 12", OWNER["email"], "花蓮縣/花蓮市", OWNER["products"],
+                  "王小明", "0912-345-678", "(03)823-4567 轉 12", OWNER["email"], "花蓮縣/花蓮市", OWNER["products"],
                   "■是：112年地方型SBIR", "林大同", "花蓮縣花蓮市中山路1號",
                   # the case's part (附件二 二)
                   "雲端服務解決方案-好客雲端股份有限公司", "好客POS雲端收銀", "112年5月1日至113年4月30日",
                   "雲端POS、線上點餐與會員管理", "SLA：服務可用率99.5%", "教育訓練3場、行銷活動1場",
                   # the signature block, with a blank place for the seals
-                  "公司名稱：好客小吃店", "代表人：林大同", "電  話：03 823 4567 轉 12", "地  址：花蓮縣花蓮市中山路1號",
+                  "公司名稱：好客小吃店", "代表人：林大同", "電  話：(03)823-4567 轉 12", "地  址：花蓮縣花蓮市中山路1號",
                   "統一編號：22099131", "公司大小章"):
         assert field in text, field
+
+
+def test_an_inclusion_case_states_its_integrated_service():
+    """附件二 二: 「共融案需說明整合性服務項目與內容」, from the case, never asked of the owner."""
+    from dialogs.i18n import use_locale
+    from dialogs.letter import case_card
+
+    case, letter = a_letter()
+    case.case_type, case.theme = "inclusion", "regional"
+    case.integrated_service = "商圈共通會員點數平台，串接各店POS與LINE官方帳號"
+    text = docx_text(build_docx(case, letter))
+    assert "⚫ 共融案需說明整合性服務項目與內容\n商圈共通會員點數平台，串接各店POS與LINE官方帳號" in text
+    with use_locale("zh_TW"):
+        assert ("整合性服務項目與內容", "商圈共通會員點數平台，串接各店POS與LINE官方帳號") in case_card(case).rows
+    case.case_type = "popularization"
+    assert "整合性服務" not in docx_text(build_docx(case, letter))
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None and not IN_CI,

@@ -104,15 +104,26 @@ def test_a_sender_that_lost_its_claim_cannot_push(db, line):
     assert sends(line) == ["reply"]
 
 
-def test_a_stale_reply_that_may_have_gone_out_is_left_unsure(db, line):
+def test_a_late_reply_that_may_have_gone_out_is_tried_again_as_a_reply_never_pushed(db, line):
     outbox = outbox_for(db, line, lease=0.2)
-    answer = record(outbox, db, line, age_seconds=55)
+    answer = record(outbox, db, line, age_seconds=55)  # its sender died before writing it; the token is old
     with db.session() as s:
         s.get(Delivery, answer.event_id).phase = "reply"
     time.sleep(0.3)
     [taken] = outbox.due()
-    assert outbox.send(taken) == "unsure"
-    assert sends(line) == []
+    assert outbox.send(taken) == "sent"
+    assert sends(line) == ["reply"]
+
+
+def test_past_the_tokens_life_a_refused_reply_is_left_unsure(db, line):
+    outbox = outbox_for(db, line, lease=0.2)
+    answer = record(outbox, db, line, age_seconds=70)
+    outbox.gateway.reply_once(answer.reply_token, answer.messages)  # it had gone out, as it happens
+    time.sleep(0.3)
+    [taken] = outbox.due()
+    assert outbox.send(taken) == "unsure"  # refused, and nobody can tell why any more: not pushed
+    assert sends(line) == ["reply"]
+    assert row(db, answer.event_id).status == "unsure"
 
 
 def test_rate_limits_wait_for_retry_after_and_a_used_up_quota_holds(db, line):

@@ -48,7 +48,6 @@ def changes(line) -> list[str]:
 def test_the_owners_menu_in_reading_order(menu):
     assert [(a["action"]["displayText"], a["action"]["data"]) for a in menu.body["areas"]] == [
         ("資格檢查", "eligibility"),
-        ("提案試算", "calculator"),
         ("常見問題", "faq"),
         ("我的進度", "my letter"),
         ("我的資料", "my data"),
@@ -326,3 +325,37 @@ def test_the_mock_keeps_rich_menus_as_line_does(line):
     assert request(line, "DELETE", f"/v2/bot/richmenu/{menu_id}")[0] == 404
     assert request(line, "POST", "/v2/bot/user/all/richmenu/richmenu-unknown")[0] == 404
     assert line.stats[("/v2/bot/richmenu/{richMenuId}", 200)] == 1
+
+
+# -- menus by role (issue 10 item 7) -------------------------------------------------------------------
+
+def test_a_proposer_and_an_owner_each_see_their_own_rich_menu(bot, menu):
+    """Deployed both; a proposer who joins with the proposer code gets the proposers' menu linked at LINE."""
+    from bot.richmenu import RoleMenus, build_proposers, deploy_linked
+    from tests.letter_support import make_case, quick
+
+    quick(bot)
+    owners = deploy(menu, *apis(bot.line), timeout=5)
+    proposers = deploy_linked(build_proposers(), *apis(bot.line), timeout=5)
+    again = deploy_linked(build_proposers(), *apis(bot.line), timeout=5)
+    assert again.rich_menu_id == proposers.rich_menu_id and not again.changed  # idempotent
+    bot.services.role_menus = RoleMenus(bot.services.config)  # the lead wires this in bot/services.py
+
+    case = make_case(bot.services)
+    proposer, owner = "U" + "d1" * 16, "U" + "d2" * 16
+    bot.says(proposer, case.proposer_code)
+    bot.says(owner, case.owner_code)
+    assert bot.line.rich_menu_of(proposer)["richMenuId"] == proposers.rich_menu_id
+    assert [a["action"]["data"] for a in bot.line.rich_menu_of(proposer)["areas"]] == [
+        "roster", "calculator", "faq", "my data", "contact"]
+    assert bot.line.rich_menu_of(owner)["richMenuId"] == owners.rich_menu_id  # the default
+    assert "calculator" not in [a["action"]["data"] for a in bot.line.rich_menu_of(owner)["areas"]]
+
+    # the quick replies follow the role too
+    bot.says(proposer, "主選單")
+    values = [item["action"]["data"] for item in bot.line.messages_to(proposer)[-1]["quickReply"]["items"]]
+    assert "roster" in values and "eligibility" not in values
+    bot.taps(owner, "agree")  # the personal-data notice: now an owner of the case
+    bot.says(owner, "主選單")
+    values = [item["action"]["data"] for item in bot.line.messages_to(owner)[-1]["quickReply"]["items"]]
+    assert "roster" not in values and "calculator" not in values and "my letter" in values

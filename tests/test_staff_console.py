@@ -171,3 +171,15 @@ def test_every_text_of_the_console_templates_has_a_zh_tw_translation():
 def _audit(console):
     with console.db.session() as s:
         return list(s.query(AuditEntry).order_by(AuditEntry.id))
+
+
+def test_the_console_writes_dates_as_roc_dates(console):
+    """Issue 10 item 6: ROC dates where a person reads them (exports keep ISO for machines)."""
+    viewer = console.client("frank", "viewer")
+    page = viewer.get("/staff/editions").get_data(as_text=True)
+    assert "112年1月1日(日) – 112年11月30日(四)" in page
+    viewer.get("/staff/cases")
+    audit = viewer.get("/staff/audit").get_data(as_text=True)
+    import re
+
+    assert re.search(r"<td[^>]*>1\d\d年\d{1,2}月\d{1,2}日\([一二三四五六日]\) \d\d:\d\d</td>", audit)

@@ -148,8 +148,8 @@ def test_phone_refused(typed, told):
 
 
 def test_phone_shown_as_written_in_taiwan():
-    assert display_phone({"e164": "+886225533988", "extension": "603"}) == "02 2553 3988 轉 603"
-    assert display_phone({"e164": "+886912345678", "extension": ""}) == "0912 345 678"
+    assert display_phone({"e164": "+886225533988", "extension": "603"}) == "(02)2553-3988 轉 603"
+    assert display_phone({"e164": "+886912345678", "extension": ""}) == "0912-345-678"
 
 
 # -- E-mail -----------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_names_accepted(validator, typed, stored):
     (validate_company_name, "", "請輸入登記的企業名稱。"),
     (validate_person_name, "   ", "請輸入姓名。"),
     (validate_person_name, "王", "名稱太短了，請至少輸入 2 個字。"),
-    (validate_company_name, "共" * 101, "名稱太長了，最多 100 個字。"),
+    (validate_company_name, "共" * 51, "名稱太長了，最多 50 個字。"),  # the box on 附件二
     (validate_company_name, "https://gonghao.example.com", "請輸入名稱本身，不是網址。"),
     (validate_company_name, "www.example.com.tw", "請輸入名稱本身，不是網址。"),
     (validate_person_name, "wang@gmail.com", "請輸入名稱本身，不是 E-mail。"),
@@ -377,3 +377,31 @@ def test_the_letter_and_the_screening_read_chinese_numerals_alike(typed, number)
 
     assert validate_employees(typed) == number
     assert employee_count(typed, Context("U-test")) == number
+
+
+# -- one normaliser for text that goes on the paper form (chat, console, imports, staff edits) ------------
+@pytest.mark.parametrize("kind, typed, told", [
+    ("company_name", "🍜阿明小吃店", "請不要使用表情符號或圖案：意向書要印出來簽名用印。"),
+    ("products", "滷肉飯\x00便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    ("products", "滷肉飯\u202e便當", "內容裡有看不見的控制字元，請重新輸入。"),
+    ("products", "這裡要寫什麼？", "這看起來是一個問題，不是答案。請直接輸入答案；如果想發問，可以點「常見問題」。"),
+    ("address", "臺" * 81, "這超過表格欄位能容納的長度：最多 80 個字。"),
+])
+def test_form_text_refuses_what_paper_cannot_hold(kind, typed, told):
+    from dialogs.validators import form_text
+
+    assert refusal(lambda value, ctx=None: form_text(value, kind), typed) == told
+
+
+def test_form_text_keeps_what_was_typed():
+    from dialogs.validators import form_text
+
+    assert form_text("  台灣ＰＯＳ　收銀 ", "products") == "台灣POS 收銀"
+    assert form_text("要不要續約？", "", questions=False) == "要不要續約?"  # staff texts may ask
+
+
+def test_an_import_row_with_an_emoji_is_refused_with_the_same_reason():
+    from storage.imports import _check_previous
+
+    row, problem = _check_previous(["22099131", "雲世代🚀計畫"], {"business_number": 0, "program_name": 1})
+    assert row is None and problem == "請不要使用表情符號或圖案：意向書要印出來簽名用印。"
