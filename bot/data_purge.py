@@ -20,18 +20,20 @@ class _DryRun(Exception):
 def purge_command(year: int, confirm: bool, actor: str = "staff:cli") -> int:
     from bot.config import Config
     from bot.services import Services
-    from dialogs.dates import today
+    from dialogs.dates import TAIPEI, today
     from dialogs.edition import edition_for
     from storage.letters import purge_edition
 
+    config = Config.from_env()
     edition, _covers = edition_for(case_edition=year)
     if edition.year != year:
         raise click.ClickException(f"there is no edition {year} under storage/editions")
     end = edition.period.end
-    if end is not None and today() <= end:
+    day = config.fixed_now.astimezone(TAIPEI).date() if config.fixed_now else today()  # GONGHAO_NOW, when set
+    if end is not None and day <= end:
         raise click.ClickException(f"the {year} program runs until {end.isoformat()}: its data is still needed; "
                                    f"it can be purged from {(end + timedelta(days=1)).isoformat()} on.")
-    services = Services(Config.from_env())
+    services = Services(config)
     try:
         if services.config.database_url.startswith("sqlite") or not services.config.uses_redis:
             services.db.upgrade()  # the embedded default keeps its schema up to date itself

@@ -308,6 +308,7 @@ class _Parts:
     db: object
     redis: object = None
     gateway: object = None
+    reminder_directory: object = None  # as bot.services.Services: None reads the cases-and-letters tables
 
 
 def run_doctor(config, set_webhook: bool = False, echo: Callable[[str], None] = print) -> int:

@@ -254,6 +254,16 @@ def _phrasings(value: Any) -> Any:
 Phrasings = Annotated[dict[str, list[Union[str, int]]], BeforeValidator(_phrasings)]
 
 
+class TopicButton(_Model):
+    """A button under a topic's answer that leads to the feature (更正意向書 → correct)."""
+
+    label: dict[str, str] = Field(min_length=1)  # by locale; LINE shows at most 20 characters
+    value: str
+
+    def label_in(self, locale: str) -> str:
+        return (self.label.get(locale) or self.label.get("zh_TW") or "")[:20]
+
+
 class Topic(_Model):
     """One answer of the knowledge base, with how people ask it and the paragraph it comes from."""
 
@@ -265,6 +275,8 @@ class Topic(_Model):
     stated: bool = True  # False: the guidelines do not answer it, the answer says so
     refuse: bool = False  # an out-of-scope anchor: when it matches best, the bot is not sure
     weight: float = 1.0  # prior: the topic people usually mean by a vague question (>1) or rarely (<1)
+    buttons: tuple[TopicButton, ...] = ()  # to the feature the answer is about
+    small_talk: bool = False  # thanks, goodbye, "are you human": answered briefly, without a source line
     # the `contact` topic also carries the program office's details (§玖)
     unit: Optional[dict[str, str]] = None
     phone: str = ""
@@ -496,17 +508,10 @@ def source_line(citation: str) -> str:
 def topic_messages(topic: Topic, locale: str) -> list[Message]:
     """The topic's answer with its source line (none for small talk) and its buttons to the feature."""
     with use_locale(locale):
-        choices = tuple(Choice(_label(b.get("label"), locale), str(b.get("value", "")))
-                        for b in topic.extra.get("buttons") or [])
-        if topic.extra.get("small_talk"):
+        choices = tuple(Choice(button.label_in(locale), button.value) for button in topic.buttons)
+        if topic.small_talk:
             return [Text(topic.answer_in(locale), choices)]
         return [Text(topic.answer_in(locale) + "\n" + source_line(topic.citation), choices)]
-
-
-def _label(label, locale: str) -> str:
-    if isinstance(label, dict):
-        return str(label.get(locale) or label.get("zh_TW") or "")[:20]
-    return str(label or "")[:20]
 
 
 def faq_messages(answer: FaqAnswer, locale: str, contact: Union[Contact, dict]) -> list[Message]:
