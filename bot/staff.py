@@ -364,6 +364,8 @@ def _read_case_form() -> tuple[dict, dict]:
                              "Please type it again.")
     for name in CASE_FIELDS:
         limit = LONG_MAX if name in LONG_FIELDS else TEXT_MAX
+        if name in errors:
+            continue  # said already (control characters)
         if len(values[name]) > limit:
             errors[name] = _("At most {n} characters.").format(n=limit)
         else:
