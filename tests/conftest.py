@@ -196,3 +196,40 @@ def bot(request, line):
         harness.stop_worker()
     services.close()
     cleanup_backend(cleanup)
+
+
+# -- no personal data in any log line of the whole run (issue 11) ------------------------------------
+class _EveryLogLine:
+    """Every log record of this test process, formatted as production writes it (bot/logs.py)."""
+
+    def __init__(self):
+        import io
+        import logging
+
+        from bot.logs import handler
+
+        self.stream = io.StringIO()
+        self.handler = handler(self.stream)
+        self.handler.setLevel(logging.DEBUG)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_the_logs():
+    """Scans every line logged during the run for the personal values the tests type in."""
+    import logging
+
+    from tests.letter_support import OWNER
+
+    lines = _EveryLogLine()
+    root = logging.getLogger()
+    before = root.level
+    root.addHandler(lines.handler)
+    root.setLevel(min(before, logging.INFO))
+    yield
+    root.removeHandler(lines.handler)
+    root.setLevel(before)
+    written = lines.stream.getvalue()
+    personal = [OWNER[k] for k in ("company", "number", "contact", "mobile", "mobile_shown", "email",
+                                   "representative", "address", "products")]
+    found = [value for value in personal if value in written]
+    assert not found, f"personal data in the logs: {len(found)} value(s) of the letter's owner"

@@ -23,6 +23,9 @@ def _install_counting_dialog(services):
 def test_ten_messages_at_once_are_handled_in_order(bot):
     _install_counting_dialog(bot.services)
     bot.says(USER, "count")
+    # the reorder window covers how far apart "at once" arrives: ten threads on a busy 2-core machine
+    # can take longer than the default 250 ms to post (the window is what orders them, whatever its length)
+    bot.services.queue.reorder_ms = 3000
     base = le.now_ms()
     events = [le.text_event(USER, f"m{i}", reply_token=bot.token(USER), timestamp=base + i) for i in range(10)]
     # ten separate webhook requests arriving at the same moment, in shuffled order
