@@ -207,13 +207,13 @@ class Outbox:
 
     # -- changing the row (always under the claim) ------------------------------------------------
     def _move(self, answer: Answer, phase: str) -> bool:
-        with self.db.bounded() as s:
+        with self.db.connection() as s:
             done = s.execute(_MOVE, {"id": answer.event_id, "claim": answer.claim, "phase": phase})
         answer.phase = phase
         return done.rowcount == 1
 
     def _later(self, answer: Answer, wait_ms: int, phase: Optional[str] = None) -> str:
-        with self.db.bounded() as s:
+        with self.db.connection() as s:
             s.execute(_LATER, {"id": answer.event_id, "claim": answer.claim, "phase": phase or answer.phase,
                                "next": now_ms() + max(wait_ms, 100), "attempts": answer.attempts + 1})
         return "pending"
@@ -227,7 +227,7 @@ class Outbox:
         values.update(id=answer.event_id, attempts=answer.attempts + 1)
         for attempt in range(4):  # LINE has it: losing this write would only send it again, but try hard
             try:
-                with self.db.bounded() as s:
+                with self.db.connection() as s:
                     s.execute(statement, values)
                 break
             except Exception as exc:

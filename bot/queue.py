@@ -53,6 +53,12 @@ def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
     return base_ms * 4 ** max(0, attempts - 1)
 
 
+_TABLE = AcceptedEvent.__table__
+ACCEPT_PG = pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["webhook_event_id"]).returning(
+    _TABLE.c.webhook_event_id)
+ACCEPT_SQLITE = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["webhook_event_id"]).returning(
+    _TABLE.c.webhook_event_id)
+
 # An event is its user's turn when it is ripe, not waiting after a failed attempt, no earlier
 # event of the user is queued, and the user's previous answer is no longer open.
 TURN = """
@@ -146,11 +152,9 @@ class EventQueue:
         return [row["webhook_event_id"] in fresh for row in rows]
 
     def _insert(self, rows: list[dict]) -> set[str]:
-        insert = pg_insert if self.db.postgres else sqlite_insert
-        statement = insert(AcceptedEvent).on_conflict_do_nothing(index_elements=["webhook_event_id"]) \
-            .returning(AcceptedEvent.webhook_event_id)
-        with self.db.bounded(self.accept_seconds) as s:
-            return set(s.execute(statement, rows).scalars().all())
+        """One INSERT … ON CONFLICT DO NOTHING RETURNING on a plain connection (no ORM: this runs per request)."""
+        with self.db.connection(self.accept_seconds) as conn:
+            return set(conn.execute(ACCEPT_PG if self.db.postgres else ACCEPT_SQLITE, rows).scalars().all())
 
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than
@@ -162,7 +166,7 @@ class EventQueue:
         large backlog costs no more than a small one.
         """
         n = limit + len(exclude)
-        with self.db.bounded() as s:
+        with self.db.connection() as s:
             found = s.execute(HEADS, {"now": now_ms(), "window": max(500, 8 * n), "n": n}).all()
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
@@ -177,7 +181,7 @@ class EventQueue:
         if not self.db.postgres:
             return self.heads(limit)
         now = now_ms()
-        with self.db.bounded() as s:
+        with self.db.connection() as s:
             found = s.execute(RESERVE, {"now": now, "window": max(500, 8 * limit), "n": limit, "me": worker,
                                         "until": now + lease_ms}).all()
         return sorted((tuple(row) for row in found), key=lambda row: row[2])

@@ -223,6 +223,9 @@ class Lexicon:
         return ["~" + c for c in sorted(concepts)] if concepts else [key]
 
 
+_LOADING = threading.RLock()
+
+
 @functools.lru_cache(maxsize=1)
 def _base_lexicon() -> Lexicon:
     data = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8")) or {}
@@ -402,7 +405,8 @@ class KnowledgeBase:
         if path.is_dir():
             path = path / "faq.yaml"
         path = path.resolve()
-        return _load_cached(str(path), path.stat().st_mtime_ns)
+        with _LOADING:  # one thread builds it; the others wait (each build holds a jieba dictionary: ~15 MB)
+            return _load_cached(str(path), path.stat().st_mtime_ns)
 
     @classmethod
     def from_data(cls, data: dict, source: str = "") -> "KnowledgeBase":

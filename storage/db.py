@@ -202,6 +202,22 @@ class Database:
                 WATCHDOG.disarm(ticket)
             session.close()
 
+    @contextlib.contextmanager
+    def connection(self, seconds: Optional[float] = None):
+        """A Core connection in a transaction of its own, cut by the watchdog after ``seconds`` (the hot paths)."""
+        with self.engine.begin() as conn:
+            if not self.postgres:
+                yield conn
+                return
+            fd = conn.connection.dbapi_connection.pgconn.socket
+            cutter = _SocketCutter(fd)
+            ticket = WATCHDOG.arm(seconds or self.deadline, cutter)
+            try:
+                yield conn
+            finally:
+                cutter.finish()
+                WATCHDOG.disarm(ticket)
+
     def upgrade(self) -> None:
         """Applies every Alembic migration (``gonghao db upgrade``)."""
         command.upgrade(alembic_config(self.url), "heads")  # each feature's migrations branch from 0001
@@ -255,6 +271,30 @@ class _Cutter:
         with self.lock:
             self.finished = True
             self.session.info.pop("pg_socket", None)
+
+
+class _SocketCutter(_Cutter):
+    """The same for a Core connection whose socket is known from the start."""
+
+    def __init__(self, fd: int):  # noqa: D107 (no session: the socket itself)
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.finished = False
+
+    def __call__(self) -> None:
+        with self.lock:
+            if self.finished or self.fd is None or self.fd < 0:
+                return
+            log.warning("a database call outlived its deadline; cutting its connection")
+            sock = socket.socket(fileno=os.dup(self.fd))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
+
+    def finish(self) -> None:
+        with self.lock:
+            self.finished = True
 
 
 def is_outage(exc: BaseException) -> bool:
