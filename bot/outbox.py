@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -87,6 +89,7 @@ class Outbox:
         self.db = db
         self.gateway = gateway
         self.lease_ms = int(lease_seconds * 1000)
+        self.marks = SentMarks(db)
 
     # -- recording (inside the event's transaction) ---------------------------------------
     def add(self, session: Session, event: dict, user_id: Optional[str], messages: list,
@@ -219,27 +222,83 @@ class Outbox:
         return "pending"
 
     def _finish(self, answer: Answer, status: str, method: str = "", request_id: str = "", reason: str = "") -> str:
-        """Ends the row; a delivery is recorded even without the claim (it happened)."""
-        if status == "sent":  # nothing personal is kept once it is sent; recorded even without the claim
-            statement, values = _SENT, {"method": method, "request": request_id[:64], "at": datetime.now(timezone.utc)}
-        else:
-            statement, values = _ENDED, {"status": status, "reason": reason[:200] or None, "claim": answer.claim}
-        values.update(id=answer.event_id, attempts=answer.attempts + 1)
-        for attempt in range(4):  # LINE has it: losing this write would only send it again, but try hard
+        """Ends the row. A delivery is recorded even without the claim (it happened), by the batch writer."""
+        if status == "sent":  # nothing personal is kept once it is sent
+            self.marks.add({"id": answer.event_id, "attempts": answer.attempts + 1, "method": method,
+                            "request": request_id[:64], "at": datetime.now(timezone.utc)})
+            metrics.event_answered(metrics.latency_since(answer.received_at), method)
+            return status
+        values = {"id": answer.event_id, "attempts": answer.attempts + 1, "status": status,
+                  "reason": reason[:200] or None, "claim": answer.claim}
+        for attempt in range(4):
             try:
                 with self.db.connection() as s:
-                    s.execute(statement, values)
+                    s.execute(_ENDED, values)
                 break
             except Exception as exc:
                 if attempt == 3:
                     raise
                 log.warning("could not record an answer as %s (%s); trying again", status, type(exc).__name__)
                 time.sleep(0.2 * 2 ** attempt)
-        if status == "sent":
-            metrics.event_answered(metrics.latency_since(answer.received_at), method)
-        if status in ("failed", "held", "unsure"):
-            log.warning("answer to event %s ended %s: %s", answer.event_id, status, reason)
+        log.warning("answer to event %s ended %s: %s", answer.event_id, status, reason)
         return status
+
+    def flush(self) -> None:
+        """Writes the deliveries not yet recorded (a worker stopping, tests)."""
+        self.marks.flush()
+
+
+class SentMarks:
+    """Records deliveries in batches: one transaction every few milliseconds instead of one per answer.
+
+    A mark lost with the process costs nothing but a second try: the answer's claim lapses, the
+    same reply is sent again and refused as used (or the same push answers 409), and then it is
+    recorded. Until it is written, the user's next event waits (its answer is still open).
+    """
+
+    EVERY = 0.01  # seconds between writes while marks come in
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.pending: list[dict] = []
+        self.lock = threading.Condition()
+        self.thread: Optional[threading.Thread] = None
+        self.pid = os.getpid()
+
+    def add(self, mark: dict) -> None:
+        with self.lock:
+            self.pending.append(mark)
+            if self.thread is None or self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._run, name="gh-sent-marks", daemon=True)
+                self.thread.start()
+            self.lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while not self.pending:
+                    self.lock.wait()
+            time.sleep(self.EVERY)  # let a few more arrive
+            try:
+                self.flush()
+            except Exception as exc:  # kept: written on the next turn
+                log.warning("could not record %d deliveries (%s); trying again", len(self.pending),
+                            type(exc).__name__)
+                time.sleep(0.5)
+
+    def flush(self) -> None:
+        with self.lock:
+            marks, self.pending = self.pending, []
+        if not marks:
+            return
+        try:
+            with self.db.connection() as conn:
+                conn.execute(_SENT, marks)
+        except BaseException:
+            with self.lock:
+                self.pending = marks + self.pending
+            raise
 
 
 def _aware(moment: datetime) -> datetime:

@@ -164,6 +164,10 @@ class Services:
         worker = getattr(self, "inprocess_worker", None)
         if worker is not None:
             worker.stop()
+        try:
+            self.outbox.flush()
+        except Exception as exc:
+            log.warning("could not record the last deliveries (%s)", type(exc).__name__)
         self.gateway.connections.close()
         self.db.engine.dispose()
 

@@ -291,6 +291,7 @@ class Worker:
         finally:
             self.dispatcher.wait_idle(30)
             try:
+                self.outbox.flush()
                 heartbeat.stop(self.services.db, self.id)
             except Exception as exc:
                 log.info("could not remove the heartbeat (%s)", type(exc).__name__)
