@@ -165,27 +165,22 @@ class Database:
         """
         if _current.get() is not None:
             raise RuntimeError("a unit of work is already open in this thread")
-        session: Session = self._sessions()
-        token = _current.set((self, session))
-        cutter = _Cutter(session)
-        ticket = WATCHDOG.arm(deadline or self.deadline, cutter) if self.postgres else None
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                session.rollback()
-            raise
-        finally:
-            cutter.finish()
-            if ticket is not None:
-                WATCHDOG.disarm(ticket)
-            _current.reset(token)
-            session.close()
+        with self._watched(deadline) as session:
+            token = _current.set((self, session))
+            try:
+                yield session
+            finally:
+                _current.reset(token)
 
     @contextlib.contextmanager
     def bounded(self, seconds: Optional[float] = None) -> Iterator[Session]:
         """A short transaction of its own, cut by the watchdog after ``seconds`` (never joins a unit)."""
+        with self._watched(seconds) as session:
+            yield session
+
+    @contextlib.contextmanager
+    def _watched(self, seconds: Optional[float]) -> Iterator[Session]:
+        """A session committed at the end (rolled back on error) whose connection is cut past ``seconds``."""
         session: Session = self._sessions()
         cutter = _Cutter(session)
         ticket = WATCHDOG.arm(seconds or self.deadline, cutter) if self.postgres else None
