@@ -100,7 +100,8 @@ def test_a_step_that_no_longer_applies_is_skipped_and_dropped(chat):
     chat.says("12")
     chat.says("臺中市")
     assert chat.says("change:size") == ["How big?"]
-    card = chat.says("Small")[0]
+    changed, card = chat.says("Small")
+    assert changed == "已修改：\nSize: Small"
     assert isinstance(card, Card) and all(label != "Staff" for label, _ in card.rows)
     chat.says("確認送出")
     assert saved["U1"] == {"name": "小明商行", "size": "small", "city": "臺中市"}
@@ -111,8 +112,11 @@ def test_change_from_the_summary_asks_only_that_field(chat):
     for answer in ("小明商行", "small", "臺中市"):
         chat.says(answer)
     assert chat.says("change:name") == ["What is the company's name?"]
-    card = chat.says("大明商行")[0]
+    changed, card = chat.says("大明商行")
+    assert changed == "已修改：\nName: 大明商行"
     assert ("Name", "大明商行") in card.rows
+    assert chat.says("change:name") == ["What is the company's name?"]
+    assert chat.says("大明商行")[0] == "沒有變更。"
 
 
 def test_back_goes_to_the_previous_question(chat):
