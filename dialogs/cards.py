@@ -2,13 +2,14 @@
 
 Issue 10 item 5: no bubble longer than about 12 lines on a phone. The estimate: a line holds 20
 full-width characters (a half-width one takes half a place) and every newline starts one; a
-card is its title (larger: 16 a line), each row's label and value (the value narrower beside a
+card is its title (larger: 16 a line), each row's label and value (both narrower beside a
 "change" button), its footer and one line per button. A card longer than that becomes a
 carousel of pages (the person swipes), each within the limit, its buttons on the last page.
 """
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from typing import Optional, Union
 
@@ -32,7 +33,8 @@ def phone_lines(text: str, width: float = LINE) -> int:
 
 
 def row_lines(label: str, value: str, beside_button: bool = False) -> int:
-    return phone_lines(label) + phone_lines(value, LINE * (BESIDE_BUTTON if beside_button else 1))
+    width = LINE * (BESIDE_BUTTON if beside_button else 1)
+    return phone_lines(label, width) + phone_lines(value, width)
 
 
 def card_lines(card: Card) -> int:
@@ -76,3 +78,27 @@ def _page(card: Card, title: str, rows: list[int], number: int, count: int) -> C
     return Card(title=_("{title} ({page}/{pages})").format(title=title, page=number, pages=count),
                 rows=tuple(card.rows[i] for i in rows), row_actions=actions if any(actions) else (),
                 actions=card.actions if last else (), footer=card.footer if last else "")
+
+
+def text_parts(paragraphs: list[str]) -> list[str]:
+    """Paragraphs in as few texts of at most PHONE_LINES lines as they go, in order, one a line apart.
+
+    A paragraph too long for one text is cut between its sentences.
+    """
+    parts: list[str] = []
+    current = ""
+    for paragraph in paragraphs:
+        pieces = [paragraph] if phone_lines(paragraph) <= PHONE_LINES else _sentences(paragraph)
+        for index, piece in enumerate(pieces):
+            glue = "\n" if index == 0 else (" " if pieces[index - 1][-1] in ".!?;" else "")
+            joined = current + glue + piece if current else piece
+            if current and phone_lines(joined) > PHONE_LINES:
+                parts.append(current)
+                joined = piece
+            current = joined
+    return parts + [current] if current else parts
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of a paragraph (Chinese ones end in 。！？；, English ones in . ! ? ; and a space)."""
+    return [piece for piece in re.split(r"(?<=[。！？；])|(?<=[.!?;])\s+", text) if piece]

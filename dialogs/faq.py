@@ -50,6 +50,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from dialogs.cards import text_parts
 from dialogs.i18n import _, current_locale, use_locale
 from dialogs.messages import Choice, Message, Text
 from dialogs.text import normalise
@@ -548,12 +549,15 @@ def source_line(citation: str) -> str:
 
 
 def topic_messages(topic: Topic, locale: str) -> list[Message]:
-    """The topic's answer with its source line (none for small talk) and its buttons to the feature."""
+    """The topic's answer with its source line (none for small talk) and its buttons to the feature.
+
+    An answer longer than a phone shows whole is said in two texts (cut between its lines or sentences).
+    """
     with use_locale(locale):
         choices = tuple(Choice(button.label_in(locale), button.value) for button in topic.buttons)
-        if topic.small_talk:
-            return [Text(topic.answer_in(locale), choices)]
-        return [Text(topic.answer_in(locale) + "\n" + source_line(topic.citation), choices)]
+        lines = topic.answer_in(locale).split("\n") + ([] if topic.small_talk else [source_line(topic.citation)])
+        parts = text_parts(lines)
+        return [Text(part) for part in parts[:-1]] + [Text(parts[-1], choices)]
 
 
 def faq_messages(answer: FaqAnswer, locale: str, contact: Union[Contact, dict]) -> list[Message]:

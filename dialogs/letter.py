@@ -423,7 +423,7 @@ def _intro(ctx: Context) -> list[Message]:
     if case is None:
         return []
     ctx.data["case_type"] = case.case_type
-    return [case_card(case), Text(_(
+    return [fitted(case_card(case)), Text(_(
         "Now the letter of intent (附件二) and your enterprise's row in the proposal's roster. "
         "I ask one question at a time; you can type 上一步 (back) to go back, or 取消 (cancel) to stop. "
         "If you leave, I keep your answers and we go on where you stopped."))]

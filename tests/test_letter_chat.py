@@ -31,9 +31,12 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     # the owners' LINE link types "加入 J-…"; people also type it in lower case
     said = bot.says(OWNER_ID, "加入 " + code.lower())
     assert said[0] == "歡迎加入好客雲端股份有限公司的「好客數位共好計畫」！我會協助您填寫企業合作意向書。"
-    assert "一、蒐集者：中華民國資訊軟體協會" in said[1] and "privacy@cisanet.org.tw" in said[1]
-    assert "臺北市大同區承德路二段239號6樓" in said[1] and "聲明版本 112-1" in said[1]
-    assert said[2] == "您是否同意中華民國資訊軟體協會依上述聲明蒐集與利用您的個人資料？"
+    notice = said[1:4]  # the whole notice, in three texts a phone shows whole
+    assert notice[0].startswith("在詢問您的企業資料之前") and "一、蒐集者：中華民國資訊軟體協會" in notice[0]
+    assert notice[1].startswith("三、個人資料類別") and notice[2].startswith("五、您的權利")
+    assert "privacy@cisanet.org.tw" in notice[2] and "臺北市大同區承德路二段239號6樓" in notice[2]
+    assert notice[2].endswith("聲明版本 112-1。")
+    assert said[4:] == ["您是否同意中華民國資訊軟體協會依上述聲明蒐集與利用您的個人資料？"]
     assert last_buttons(bot, OWNER_ID) == [("我同意", "agree"), ("我不同意", "decline")]
     with bot.services.db.session() as s:  # nothing about the person before the consent
         assert s.query(store.Letter).count() == 0
