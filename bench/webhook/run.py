@@ -504,6 +504,7 @@ class Run:
                           cwd=HERE)
         try:
             wait_http(f"http://127.0.0.1:{port}/", lambda s: True, proc=proc)  # any HTTP answer: it is up
+            self.warm_up(name, port, None, ours=False)
             bodies = self.bodies(name, self.args.rate_cap)
             result = self.measure(f"echo bot, gunicorn {web}", mock_url, {"web": children(proc.pid)}, bodies, port,
                                   lambda _wrk: None)
@@ -530,6 +531,7 @@ class Run:
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz", lambda s: s == 200, proc=proc)
             self.wait_for_workers(mock_url, port, workers)
+            self.warm_up(name, port, rate, ours=True)
             self.empty_queue()
             pause_ms = 1000 * self.args.connections / rate if rate else 0
             bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap)
@@ -555,6 +557,23 @@ class Run:
             self.stop(proc, *workers)
         result.update(bot="ours", web=str(web), processes=processes, worker_threads=worker_threads, nice=nice)
         return result
+
+    def warm_up(self, name: str, port: int, rate: Optional[float], ours: bool) -> None:
+        """A few seconds of the same load first, not counted: the measured run sees a process as it
+        runs for hours (its connections open, every thread past its first request) — a cold gunicorn
+        worker's first requests took up to 300 ms, which is start-up, not the sustained rate."""
+        if self.args.warm_up <= 0:
+            return
+        bodies = Bodies(self.tmp / f"{name}-warm.tsv", int((rate or 300) * self.args.warm_up) + 200, self.args.users,
+                        f"w{name}{self.id[:4]}", seed=zlib.crc32(name.encode()) + 1)
+        run_wrk(self.wrk, f"http://127.0.0.1:{port}/callback", bodies, self.args.warm_up, self.args.connections,
+                1000 * self.args.connections / rate if rate else 0)
+        if ours:  # ours: until the warm-up's events are answered (then the queue is emptied)
+            deadline = time.time() + 60
+            while time.time() < deadline and self._sql(
+                    "SELECT (SELECT count(*) FROM accepted_events WHERE status = 'queued') + "
+                    "(SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending'))")[0][0]:
+                time.sleep(0.2)
 
     def wait_for_workers(self, mock_url: str, port: int, procs: list[Proc], timeout: float = 60) -> None:
         """Until a probe event is answered (the workers are up and connected); it is not counted."""
@@ -774,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-cap", type=float, default=4000, help="bodies prepared per second of wrk")
     parser.add_argument("--drain-timeout", type=float, default=15, help="give up when no answer came for this long")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds to wait for late duplicates")
+    parser.add_argument("--warm-up", type=float, default=3, help="seconds of uncounted load before each measured run")
     parser.add_argument("--notes", default=str(HERE / "notes.md"),
                         help="a Markdown file appended to the section (the analysis), if it exists")
     parser.add_argument("--no-write", action="store_true")
