@@ -314,7 +314,8 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def _sqlite_pragmas(dbapi_conn, _record):
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # switching takes a lock another process may hold
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
