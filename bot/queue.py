@@ -191,8 +191,8 @@ class EventQueue:
 
         PostgreSQL: one statement takes the row lock (skipping a row another worker holds) and
         marks it; if the transaction does not commit, the event is queued again as it was.
-        SQLite (one process): a read — a write would lock the whole file for the unit — and
-        `finish` marks it at the end.
+        SQLite: a read inside the unit, which holds the file's write lock from its start (so
+        units run one at a time, in any number of processes), and `finish` marks it at the end.
         """
         row = session.execute(CLAIM_PG if self.db.postgres else CLAIM_SQLITE,
                               {"id": event_id, "now": now_ms()}).first()
