@@ -74,6 +74,10 @@ WINDOW = """(SELECT * FROM accepted_events WHERE status = 'queued'
             ORDER BY event_timestamp, received_at LIMIT :window) e"""
 HEADS = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM {WINDOW}
 WHERE {TURN} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")
+HEADS_OF_USER = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM
+(SELECT * FROM accepted_events WHERE status = 'queued' AND user_key = :user
+ ORDER BY event_timestamp, received_at LIMIT :window) e
+WHERE {TURN} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")  # a console's worker: its user's events only
 RESERVE = text(f"""WITH chosen AS (
   SELECT e.webhook_event_id FROM {WINDOW}
   WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me)
@@ -159,15 +163,16 @@ class EventQueue:
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than
     # the rest of an answer.
-    def heads(self, limit: int, exclude: Sequence[str] = ()) -> list[tuple[str, str, int]]:
+    def heads(self, limit: int, exclude: Sequence[str] = (), user: Optional[str] = None) -> list[tuple[str, str, int]]:
         """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock).
 
         Only the oldest queued events are looked at (a window a few times ``limit``), so a
-        large backlog costs no more than a small one.
+        large backlog costs no more than a small one. ``user``: only that user's events.
         """
         n = limit + len(exclude)
         with self.db.connection() as s:
-            found = s.execute(HEADS, {"now": now_ms(), "window": max(500, 8 * n), "n": n}).all()
+            found = s.execute(HEADS if user is None else HEADS_OF_USER,
+                              {"now": now_ms(), "window": max(500, 8 * n), "n": n, "user": user}).all()
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
 

@@ -246,8 +246,10 @@ class Worker:
     IDLE_POLL = 0.05  # seconds between looks at the queue when it is empty (the webhook wakes the embedded one)
     MAX_PAUSE = 5.0
 
-    def __init__(self, services, threads: Optional[int] = None, name: Optional[str] = None):
+    def __init__(self, services, threads: Optional[int] = None, name: Optional[str] = None,
+                 user: Optional[str] = None):
         self.services = services
+        self.user = user  # only this user's events (a console: its own mock LINE platform issued their tokens)
         self.queue: EventQueue = services.queue
         self.outbox: Outbox = services.outbox
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -336,7 +338,7 @@ class Worker:
         if self.services.db.postgres:
             heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms) if head[0] not in busy]
         else:
-            heads = self.queue.heads(room, exclude=busy)
+            heads = self.queue.heads(room, exclude=busy, user=self.user)
         for event_id, user_key, stamp in heads:
             if self._take(event_id):
                 self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)

@@ -97,6 +97,14 @@ def test_production_checks_the_real_redis():
         services.close()
 
 
+def test_a_console_worker_takes_only_its_own_users_events(queue):
+    other = "U" + "7" * 32
+    mine, theirs = le.text_event(USER, "mine", timestamp=2000), le.text_event(other, "theirs", timestamp=1000)
+    queue.accept([mine, theirs])
+    assert [head[0] for head in queue.heads(10, user=USER)] == [mine["webhookEventId"]]
+    assert len(queue.heads(10)) == 2
+
+
 # An embedded process without a web server: the app and its in-process worker, until its stdin closes.
 EMBEDDED_PROCESS = """
 import sys
