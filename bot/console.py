@@ -12,6 +12,7 @@ their own answers, and each exactly once.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -210,6 +211,7 @@ def _serve(app, port: int):
 
 def run_console(user_id: str, language: str = "zh-Hant") -> int:
     """The interactive loop of `gonghao chat`."""
+    quiet_logs()
     chat = ConsoleChat(user_id, language)
     print("共好小幫手 — console (type a message; #2 taps button 2; Ctrl-D to leave)\n")
     try:
@@ -227,6 +229,16 @@ def run_console(user_id: str, language: str = "zh-Hant") -> int:
         return 0
     finally:
         chat.close()
+
+
+def quiet_logs() -> None:
+    """No log lines in the chat: below WARNING they are dropped here (GONGHAO_LOG_LEVEL=DEBUG keeps them all).
+
+    Only the console: every other command logs as configured (`bot.logs.configure`).
+    """
+    root = logging.getLogger()
+    if root.level > logging.DEBUG:
+        root.setLevel(max(root.level, logging.WARNING))
 
 
 def indent(text: str) -> str:
