@@ -63,7 +63,7 @@ def every(db, worker_id: str, seconds: float = 5.0):
     import logging
     import time
 
-    last = [0.0]
+    last = [float("-inf")]  # the first call beats (monotonic time may start near zero at boot)
 
     def maybe_beat() -> None:
         now = time.monotonic()
