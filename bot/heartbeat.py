@@ -63,11 +63,11 @@ def every(db, worker_id: str, seconds: float = 5.0):
     import logging
     import time
 
-    last = [float("-inf")]  # the first call beats (monotonic time may start near zero at boot)
+    last: list = [None]  # not 0: the monotonic clock may have started less than ``seconds`` ago (a fresh boot)
 
     def maybe_beat() -> None:
         now = time.monotonic()
-        if now - last[0] < seconds:
+        if last[0] is not None and now - last[0] < seconds:
             return
         last[0] = now
         try:

@@ -95,16 +95,27 @@ class Outbox:
     def add(self, session: Session, event: dict, user_id: Optional[str], messages: list,
             received_at: Optional[datetime] = None) -> Answer:
         """Records the answer to ``event``, claimed by the caller (who sends it after the commit)."""
-        answer = Answer(event["webhookEventId"], user_id, event.get("replyToken") or None,
-                        int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms(),
-                        received_at=received_at)
-        if not answer.reply_token:
-            answer.phase = "push"
-        session.execute(_ADD, {"id": answer.event_id, "user": user_id, "token": answer.reply_token,
-                               "stamp": answer.event_ms, "claim": answer.claim, "phase": answer.phase,
-                               "messages": json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
-                               "until": now_ms() + self.lease_ms, "at": datetime.now(timezone.utc)})
-        return answer
+        return self.add_many(session, [(event, user_id, messages, received_at)])[0]
+
+    def add_many(self, session: Session, answers: list[tuple[dict, Optional[str], list, Optional[datetime]]]
+                 ) -> list[Answer]:
+        """Records several answers (event, user, messages, received at) in one statement; see `add`."""
+        taken, rows = [], []
+        now, until = datetime.now(timezone.utc), now_ms() + self.lease_ms
+        for event, user_id, messages, received_at in answers:
+            answer = Answer(event["webhookEventId"], user_id, event.get("replyToken") or None,
+                            int(event.get("timestamp") or 0), messages, secrets.token_hex(8), "reply", 0, now_ms(),
+                            received_at=received_at)
+            if not answer.reply_token:
+                answer.phase = "push"
+            taken.append(answer)
+            rows.append({"id": answer.event_id, "user": user_id, "token": answer.reply_token,
+                         "stamp": answer.event_ms, "claim": answer.claim, "phase": answer.phase,
+                         "messages": json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
+                         "until": until, "at": now})
+        if rows:
+            session.execute(_ADD, rows)
+        return taken
 
     # -- taking over what is due ------------------------------------------------------------
     def due(self, limit: int = 100, exclude=()) -> list[Answer]:
@@ -210,13 +221,13 @@ class Outbox:
 
     # -- changing the row (always under the claim) ------------------------------------------------
     def _move(self, answer: Answer, phase: str) -> bool:
-        with self.db.connection() as s:
+        with self.db.connection(single=True) as s:
             done = s.execute(_MOVE, {"id": answer.event_id, "claim": answer.claim, "phase": phase})
         answer.phase = phase
         return done.rowcount == 1
 
     def _later(self, answer: Answer, wait_ms: int, phase: Optional[str] = None) -> str:
-        with self.db.connection() as s:
+        with self.db.connection(single=True) as s:
             s.execute(_LATER, {"id": answer.event_id, "claim": answer.claim, "phase": phase or answer.phase,
                                "next": now_ms() + max(wait_ms, 100), "attempts": answer.attempts + 1})
         return "pending"
@@ -232,7 +243,7 @@ class Outbox:
                   "reason": reason[:200] or None, "claim": answer.claim}
         for attempt in range(4):
             try:
-                with self.db.connection() as s:
+                with self.db.connection(single=True) as s:
                     s.execute(_ENDED, values)
                 break
             except Exception as exc:

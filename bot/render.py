@@ -26,6 +26,7 @@ from linebot.v3.messaging import (
     URIAction,
 )
 
+from dialogs.cards import phone_lines
 from dialogs.messages import Card, Carousel, Choice, Image, Link, Message, Text
 
 MAX_MESSAGES = 5
@@ -87,16 +88,16 @@ def quick_reply(choices: Sequence[Choice]):
 
 
 def fit(messages: Sequence[Message]) -> list[Message]:
-    """Merges consecutive plain texts so that at most 5 messages remain."""
+    """Merges consecutive plain texts so that at most 5 messages remain: the pair shortest together first, so
+    that the merged texts stay as short on a phone as they can (dialogs.cards)."""
     items = list(messages)
     while len(items) > MAX_MESSAGES:
-        for i in range(len(items) - 1):
-            a, b = items[i], items[i + 1]
-            if isinstance(a, Text) and isinstance(b, Text) and not a.choices:
-                items[i:i + 2] = [Text(a.text + "\n\n" + b.text, b.choices)]
-                break
-        else:
-            items = items[:MAX_MESSAGES - 1] + [items[-1]]
+        pairs = [i for i in range(len(items) - 1)
+                 if isinstance(items[i], Text) and isinstance(items[i + 1], Text) and not items[i].choices]
+        if not pairs:
+            return items[:MAX_MESSAGES - 1] + [items[-1]]
+        i = min(pairs, key=lambda i: phone_lines(items[i].text + "\n\n" + items[i + 1].text))
+        items[i:i + 2] = [Text(items[i].text + "\n\n" + items[i + 1].text, items[i + 1].choices)]
     return items
 
 

@@ -37,6 +37,7 @@ from bot.outbox import Answer, Outbox
 from bot.queue import EventQueue, event_user
 from bot.render import render_json
 from storage.db import is_outage
+from storage.letters import prefetch_roles
 from storage.state import StaleState
 
 log = logging.getLogger("gonghao.worker")
@@ -159,6 +160,62 @@ class EventProcessor:
             store.save(session, user_id, new_state, version)
         return messages
 
+    def decide_batch(self, event_ids: list[str]) -> list[Answer]:
+        """Several users' events in one transaction (PostgreSQL): the answers to send, once committed.
+
+        The same unit of work as `decide` — each event's claim, dialog, state and answer commit
+        together — for a batch of events whose turn it is (at most one per user), so the
+        database's round trips and the commit are shared. Anything failing fails the whole
+        batch (nothing of it commits); the caller then runs its events one by one.
+        """
+        tickets: dict[str, int] = {}  # user -> loading-animation ticket
+        try:
+            with self.db.unit_of_work(self.services.config.db_timeout * 3) as session:
+                claimed = self.queue.claim_many(session, event_ids)
+                users = [user for user in {event_user(event) for _id, event, _at in claimed} if user]
+                states = self.services.store.load_many(session, users) if users else {}
+                if users:
+                    prefetch_roles(session, users)
+                changes, answers = [], []
+                for event_id, event, received_at in claimed:
+                    with bind_event(event_id):
+                        messages = self._run_batched(event, states, changes, tickets)
+                    if messages:
+                        answers.append((event, event_user(event), render_json(messages), received_at))
+                if changes:
+                    self.services.store.save_many(session, changes)
+                recorded = self.outbox.add_many(session, answers)
+        except BaseException:
+            for ticket in tickets.values():
+                self.loading.done(ticket)
+            raise
+        return self._ticketed(recorded, tickets, len(claimed))
+
+    def _run_batched(self, event: dict, states: dict, changes: list, tickets: dict) -> list:
+        from handlers import dispatch
+
+        if event.get("mode") == "standby":
+            return []  # another channel is active: send nothing
+        user_id = event_user(event)
+        if user_id:
+            tickets[user_id] = self.loading.watch(user_id)
+        state, version = states.get(user_id, (None, -1)) if user_id else (None, -1)
+        new_state, messages = dispatch(event, self.services, state)
+        if user_id and new_state is not None and new_state != state:
+            changes.append((user_id, new_state, version))
+            states[user_id] = (new_state, version)
+        return messages
+
+    def _ticketed(self, answers: list[Answer], tickets: dict, claimed: int) -> list[Answer]:
+        """Hands each answer its loading-animation ticket (events without an answer close theirs)."""
+        for answer in answers:
+            answer.ticket = tickets.pop(answer.user_id, None)
+        for ticket in tickets.values():
+            self.loading.done(ticket)
+        for _ in range(claimed - len(answers)):
+            metrics.event_answered(None, "none")
+        return answers
+
     def dead_letter(self, event: dict) -> None:
         """Tells the user once that their message could not be handled (the event is dead)."""
         from handlers.common import could_not_handle
@@ -224,6 +281,12 @@ class UserSerialDispatcher:
                 if left <= 0 or not self.idle.wait(left):
                     return
 
+    def wait_for_any(self, timeout: float) -> None:
+        """Until some job finishes (or ``timeout``)."""
+        with self.lock:
+            if self.in_flight:
+                self.idle.wait(timeout)
+
     def wait_idle(self, timeout: float = 30) -> bool:
         deadline = time.time() + timeout
         with self.lock:
@@ -245,6 +308,7 @@ class Worker:
     TRIM_EVERY = 600
     IDLE_POLL = 0.05  # seconds between looks at the queue when it is empty (the webhook wakes the embedded one)
     MAX_PAUSE = 5.0
+    BATCH = 32  # events of different users decided in one transaction (PostgreSQL)
 
     def __init__(self, services, threads: Optional[int] = None, name: Optional[str] = None,
                  user: Optional[str] = None):
@@ -256,9 +320,10 @@ class Worker:
         self.processor = EventProcessor(services)
         threads = threads or services.config.worker_threads
         self.dispatcher = UserSerialDispatcher(threads)
-        self.max_in_flight = threads * 2
+        self.max_in_flight = max(threads * 2, 2 * self.BATCH)
         self.active: set[str] = set()  # event ids (and "out:" + event id) taken by this process
         self.active_lock = threading.Lock()
+        self.batched = 0  # events taken in batches not decided yet
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.queue.listeners.append(self.wake.set)
@@ -329,19 +394,27 @@ class Worker:
             removed = self.queue.trim()
             if removed:
                 log.info("trimmed %d old rows", removed)
-        room = self.max_in_flight - self.dispatcher.in_flight
+        room = self.max_in_flight - self.dispatcher.in_flight - self.batched
         if room <= 0:
             self.dispatcher.wait_below(self.max_in_flight, 0.5, resume=self.max_in_flight // 2)
             return 1
+        if room < self.BATCH and self.services.db.postgres and self.dispatcher.in_flight:
+            self.dispatcher.wait_for_any(0.05)  # a few more free places first: one larger batch costs less
+            return 1
         with self.active_lock:
             busy = list(self.active)
-        if self.services.db.postgres:
-            heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms) if head[0] not in busy]
-        else:
+        if not self.services.db.postgres:
             heads = self.queue.heads(room, exclude=busy, user=self.user)
-        for event_id, user_key, stamp in heads:
-            if self._take(event_id):
-                self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)
+            for event_id, user_key, stamp in heads:
+                if self._take(event_id):
+                    self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)
+            return taken + len(heads)
+        heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms) if self._take(head[0])]
+        for start in range(0, len(heads), self.BATCH):
+            batch = heads[start:start + self.BATCH]
+            with self.active_lock:
+                self.batched += len(batch)
+            self.dispatcher.submit(f"batch:{batch[0][0]}", lambda b=batch: self._process_batch(b), batch[0][2])
         return taken + len(heads)
 
     def _take(self, key: str) -> bool:
@@ -368,8 +441,53 @@ class Worker:
         except Exception as exc:
             self._failed_quietly(exc, "an answer kept for a later attempt")
         finally:
+            if answer.ticket is not None:
+                self.processor.loading.done(answer.ticket)
             with self.active_lock:
                 self.active.discard("out:" + answer.event_id)
+            self.wake.set()
+
+    def _process_batch(self, heads: list[tuple[str, str, int]]) -> None:
+        """Decides a batch in one transaction, then sends each answer on its own (side by side).
+
+        A batch that fails for an outage stays queued; one that fails otherwise (a poison event,
+        another worker's state in the way) is run again event by event, where each failure is
+        counted against its own event only.
+        """
+        ids = [event_id for event_id, _user, _stamp in heads]
+        try:
+            self._locales([user for event_id, user, _stamp in heads if user != event_id])
+            answers = self.processor.decide_batch(ids)
+        except Exception as exc:
+            self._batch_failed(heads, exc)
+            return
+        finally:
+            with self.active_lock:
+                self.batched -= len(heads)
+        with self.active_lock:
+            self.active.difference_update(ids)
+            self.active.update("out:" + answer.event_id for answer in answers)
+        for answer in answers:
+            self.dispatcher.submit(answer.user_id or answer.event_id, lambda a=answer: self._send(a), answer.event_ms)
+        self.wake.set()
+
+    def _locales(self, user_ids: list[str]) -> None:
+        """The users' locales, read at once; a user the bot has not met yet is asked of LINE (outside the unit)."""
+        users = self.services.users
+        users.prefetch(user_ids)
+        for user_id in user_ids:
+            users.locale(user_id)
+
+    def _batch_failed(self, heads: list[tuple[str, str, int]], exc: BaseException) -> None:
+        if is_outage(exc):
+            self._failed_quietly(exc, f"a batch of {len(heads)} events kept for a later attempt")
+            with self.active_lock:
+                self.active.difference_update(event_id for event_id, _user, _stamp in heads)
+            return
+        log.warning("a batch of %d events failed (%s); running them one by one", len(heads), type(exc).__name__,
+                    exc_info=exc)
+        for event_id, user_key, stamp in heads:  # still in self.active: _process lets each go
+            self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)
 
     def _process(self, event_id: str, user_key: Optional[str] = None) -> None:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Iterable, Optional, Protocol, Union
 
+from dialogs.cards import fitted
 from dialogs.dates import format_date, parse_roc, today as clock_today
 from dialogs.edition import (CaseType, Document, Edition, EditionDate, Theme, Tier, cite, edition_in,
                              edition_notice, format_money)
@@ -172,9 +173,8 @@ def result_rows(calc: Calculation, edition: Edition) -> list[tuple[str, str]]:
         kind_text = _("{case_type}, theme: {theme}").format(case_type=kind_text, theme=calc.theme.name.text())
     rows = [(_("Case type"), kind_text + cite(kind.citation))]
     rows.append((_("Enterprises"), str(calc.count)))
-    if calc.tier:
-        rows.append((_("Tier"), _("{tier} ({span} enterprises)").format(tier=calc.tier.name, span=calc.tier.span())
-                     + cite(calc.tier.citation)))
+    if calc.tier:  # the tier and its cap are one line of §叁: cited once, after the cap
+        rows.append((_("Tier"), _("{tier} ({span} enterprises)").format(tier=calc.tier.name, span=calc.tier.span())))
         rows.append((_("Budget cap"), _("{amount} (tax included)").format(amount=format_money(calc.tier.cap))
                      + cite(calc.tier.citation)))
     else:
@@ -262,11 +262,11 @@ def dates_text(calc: Calculation, edition: Edition, most: int = 4) -> str:
 
 
 def calculation_messages(calc: Calculation, edition: Edition, covers_today: bool = True) -> list[Message]:
-    """A result card, the checklist with dates, and the proposal system link."""
+    """The result (its key figures first, the rest on the next pages), the checklist with dates, the system link."""
     card = Card(title=_("Proposal calculation ({year} edition)").format(year=edition.year),
                 rows=tuple(result_rows(calc, edition)),
                 footer=edition_notice(edition, covers_today))
-    messages: list[Message] = [card, Text(dates_text(calc, edition), (
+    messages: list[Message] = [fitted(card), Text(dates_text(calc, edition), (
         Choice(_("Documents"), "faq:documents_required"), Choice(_("Key dates"), "faq:timeline"), contact_button()))]
     system = edition.link("proposal_system")
     if system:

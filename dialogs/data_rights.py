@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timezone
 
 from common import letters as vocabulary
+from dialogs.cards import fitted, text_parts
 from dialogs.dates import TAIPEI, format_date
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_
@@ -28,9 +29,9 @@ PRIVACY_ADDRESS = "臺北市大同區承德路二段239號6樓"  # 附件二 七
 DELETE = "delete_my_data"
 
 
-def notice_text() -> str:
-    """The notice of 個資法 §8, following 附件二 七."""
-    return "\n\n".join([
+def notice_text() -> list[str]:
+    """The notice of 個資法 §8, following 附件二 七, paragraph by paragraph."""
+    return [
         _("Before I ask about your enterprise, please read how your personal data is used "
           "(個人資料保護法 Art. 8; the statement of 附件二 七):"),
         _("1. Who collects it: 中華民國資訊軟體協會 (the program office), which runs the Enterprise Digital "
@@ -48,7 +49,7 @@ def notice_text() -> str:
         _("6. If you do not give the data: it is needed to run the program, so without it, or with part of it, the "
           "program office may not accept your enterprise for coaching (附件二 七 (四))."),
         _("Notice version {version}.").format(version=NOTICE_VERSION),
-    ])
+    ]
 
 
 # -- the consent dialog (started by dialogs.roles when an owner joins) ------------------------------
@@ -69,7 +70,8 @@ def _consent_answer(raw: str, ctx: Context) -> str:
 
 
 def _consent_intro(ctx: Context) -> list[Message]:
-    return [Text(notice_text())]
+    """The whole notice, in texts a phone shows whole (three in zh_TW: with the welcome and the question, five)."""
+    return [Text(part) for part in text_parts(notice_text())]
 
 
 def _consent_finish(ctx: Context) -> Outcome:
@@ -142,7 +144,8 @@ def my_data_messages(ctx: Context) -> list[Message]:
             rows.append((_("Sent"), _when(letter.submitted_at)))
         if versions.get(letter.id):
             rows.append((_("Earlier versions kept"), str(versions[letter.id])))
-        messages.append(Card(title=_("Letter of intent for 「{plan}」").format(plan=case.plan_name), rows=tuple(rows)))
+        messages.append(fitted(Card(title=_("Letter of intent for 「{plan}」").format(plan=case.plan_name),
+                                    rows=tuple(rows))))  # pages a phone shows whole
     messages.append(Text(_("To correct your letter type 更正; to delete your data type 刪除我的資料."),
                          (Choice(_("Correct"), "correct"), Choice(_("Delete my data"), "delete my data"))))
     return messages

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
+from dialogs.cards import PHONE_LINES, phone_lines, text_parts
 from dialogs.edition import Edition, all_editions, cite, edition_for, edition_in, edition_notice
 from dialogs.engine import NOT_SURE, Context, Dialog, Intent, Outcome, Refused, Step
 from dialogs.i18n import _, N_
@@ -31,6 +32,8 @@ from dialogs.contact import contact_button, contact_line
 from dialogs.notices import notice_due
 from dialogs.messages import Choice, Link, Message, Text
 from dialogs.text import chinese_number, command_key, normalise
+
+MAX_MESSAGES = 5  # LINE: at most five messages in one answer
 
 NAME = "screening"  # the dialog
 INTENT = "eligibility"  # the menu entry that starts it (dialogs.main.MENU)
@@ -490,16 +493,30 @@ def _keep(ctx: Context, record: dict) -> None:
 
 
 def screening_messages(result: Screening, edition: Edition) -> list[Message]:
-    """The result as messages: headline and reasons, how-to-check links, then what next (≤ 5 messages)."""
+    """The result as messages a phone shows whole: headline and reasons, how-to-check links, then what next (≤ 5)."""
     intro = {
         ELIGIBLE: _("Why:"),
         NOT_ELIGIBLE: _("Why:"),
         NEEDS_REVIEW: _("What is still open:"),
     }[result.outcome]
-    lines = [result.headline(), "", intro] + [f"• {reason.line()}" for reason in result.reasons]
-    messages: list[Message] = [Text("\n".join(lines))]
-    links = [h for h in result.how_to_check if h.url][:3]
+    head = "\n".join([result.headline(), "", intro])
+    messages: list[Message] = [Text(part) for part in text_parts([head] + [f"• {r.line()}" for r in result.reasons])]
+    links = [h for h in result.how_to_check if h.url][:min(3, max(1, MAX_MESSAGES - 1 - len(messages)))]
     messages += [h.message() for h in links]
+    closing = "\n".join(_closing_lines(result, edition)).strip()
+    notes = "\n".join(n.line() for n in result.notes)
+    if notes and phone_lines(closing + "\n\n" + notes) <= PHONE_LINES:
+        closing += "\n\n" + notes
+    elif notes and len(messages) < MAX_MESSAGES - 1:  # its own bubble; else it stays said at the check's start
+        messages.append(Text(notes))
+    buttons = (contact_button(),) if result.outcome != ELIGIBLE else (
+        Choice(_("Invite codes"), "faq:bot_invite_code"), contact_button())
+    messages.append(Text(closing, buttons))
+    return messages
+
+
+def _closing_lines(result: Screening, edition: Edition) -> list[str]:
+    """How to check what is open, and what to do next."""
     closing: list[str] = []
     others = [h for h in result.how_to_check if not h.url]
     if others:
@@ -515,11 +532,7 @@ def screening_messages(result: Screening, edition: Edition) -> list[Message]:
     else:
         closing.append(_("If an answer was wrong, start the check again. Questions? Ask the program office:"))
         closing.append(contact_line(edition))
-    closing += [""] + [n.line() for n in result.notes]
-    buttons = (contact_button(),) if result.outcome != ELIGIBLE else (
-        Choice(_("Invite codes"), "faq:bot_invite_code"), contact_button())
-    messages.append(Text("\n".join(line for line in closing if line is not None).strip(), buttons))
-    return messages
+    return closing
 
 
 def screening_dialog(editions=None) -> Dialog:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from dialogs.cards import PHONE_LINES, card_lines, fitted
 from dialogs.dates import now
 from dialogs.edition import Edition
 from dialogs.i18n import _, N_, current_locale
@@ -37,6 +38,8 @@ RESUME = "resume"  # what the "go on" button sends
 KEEP_ANSWER, NOT_ANSWER = "keep_answer", "not_answer"  # "was that your answer?"
 DISCARD, KEEP_DRAFT = "discard", "keep_draft"  # "discard your answers?"
 SHOW_SUMMARY = "summary"
+SHOW_ALL = "summary_all"  # the summary's "all fields" button
+_SUMMARY_BUTTONS = {"confirm", SHOW_SUMMARY, SHOW_ALL}  # what the summary's buttons send
 MAX_PAUSED = 3  # drafts kept aside while the person does something else
 
 # How people say yes or no to the two confirmations, besides tapping.
@@ -212,6 +215,8 @@ class Dialog:
     ttl_seconds: int = 30 * 24 * 3600  # a draft left alone this long is dropped (the state says when)
     title: Translatable = ""  # what the person is doing, for "I kept your answers to …"
     after_cancel: Optional[Callable[[Context], list[Message]]] = None  # what stays after a discarded draft
+    # the summary when every field does not fit a phone: (label, value, field its "change" asks, or None)
+    key_figures: Optional[Callable[[Context], list[tuple[str, str, Optional[str]]]]] = None
 
     def applicable(self, ctx: Context) -> list[Step]:
         return [s for s in self.steps if s.when(ctx)]
@@ -538,6 +543,9 @@ class Conversation:
         step = dialog.next_step(ctx)
         if step is None:  # all answered (e.g. resumed after a change in the table)
             return self._summary_or_finish(dialog, state, ctx)
+        if dialog.summary_title and command_key(text) in _SUMMARY_BUTTONS:  # a button of an earlier summary
+            return state, [Text(_("That button belongs to an earlier message. Please answer the question below first, "
+                                  "or type 取消 (cancel) to stop."))] + self._ask(dialog, state, ctx, again=True)
         kind = classify(text, step, ctx, self.intents)
         if kind == GLOBAL:
             intent = next(i for i in self.intents if i.matches(text))
@@ -578,9 +586,19 @@ class Conversation:
         state["data"] = ctx.data
         if dialog.next_step(ctx) is None:
             state.pop("editing", None)
-            state.pop("before_edit", None)
-            return self._summary_or_finish(dialog, state, ctx)
+            before = state.pop("before_edit", None)
+            said = [self._changes(dialog, before, ctx)] if before is not None else []
+            state, messages = self._summary_or_finish(dialog, state, ctx)
+            return state, said + messages
         return state, self._ask(dialog, state, ctx)
+
+    def _changes(self, dialog: Dialog, before: dict, ctx: Context) -> Text:
+        """What a change from the summary changed, said before the summary again."""
+        changed = [f"{_resolve_text(s.label or s.field, ctx)}: {s.shown(ctx.values[s.field], ctx)}"
+                   for s in dialog.applicable(ctx) if s.field in ctx.values and before.get(s.field) != ctx.values[s.field]]
+        if not changed:
+            return Text(_("Nothing changed."))
+        return Text(_("Changed:") + "\n" + "\n".join(changed))
 
     def _on_pending(self, pending: dict, dialog: Dialog, state: dict, text: str, key: str, ctx: Context):
         """The answer to a confirmation the bot asked; None when the person said something else."""
@@ -684,22 +702,36 @@ class Conversation:
             return state, self._summary_card(dialog, ctx)
         return self._finish(dialog, state, ctx)
 
+    def _summary_rows(self, dialog: Dialog, ctx: Context) -> list[tuple[str, str, Optional[str]]]:
+        return [(_resolve_text(step.label or step.field, ctx), step.shown(ctx.values[step.field], ctx), step.field)
+                for step in dialog.applicable(ctx) if step.field in ctx.values]
+
+    def _fields_card(self, title: str, rows: list[tuple[str, str, Optional[str]]], actions: tuple = (),
+                     footer: str = "") -> Card:
+        """A card of fields, each with "change" beside it when it names the field its change asks."""
+        return Card(title=title, rows=tuple((label, value) for label, value, _f in rows), actions=actions,
+                    row_actions=tuple(Choice(_("Change"), f"change:{f}") if f else None for _l, _v, f in rows),
+                    footer=footer)
+
     def _summary_card(self, dialog: Dialog, ctx: Context) -> list[Message]:
-        rows, row_actions = [], []
-        for step in dialog.applicable(ctx):
-            if step.field not in ctx.values:
-                continue
-            label = _resolve_text(step.label or step.field, ctx)
-            rows.append((label, step.shown(ctx.values[step.field], ctx)))
-            row_actions.append(Choice(_("Change"), f"change:{step.field}"))
-        actions = (Choice(_("Confirm and send"), "confirm"), Choice(_("Cancel"), "cancel"))
-        return [Card(
-            title=_resolve_text(dialog.summary_title, ctx),
-            rows=tuple(rows),
-            actions=actions,
-            row_actions=tuple(row_actions),
-            footer=_("Tap Change beside a field to correct it."),
-        )]
+        """Every field with "change" when they fit a phone; else the key figures and a button to all fields."""
+        title = _resolve_text(dialog.summary_title, ctx)
+        full = self._fields_card(title, self._summary_rows(dialog, ctx),
+                                 (Choice(_("Confirm and send"), "confirm"), Choice(_("Cancel"), "cancel")),
+                                 _("Tap Change beside a field to correct it."))
+        if card_lines(full) <= PHONE_LINES:
+            return [full]
+        figures = dialog.key_figures(ctx) if dialog.key_figures else self._summary_rows(dialog, ctx)[:4]
+        return [self._fields_card(title, figures, (Choice(_("Confirm and send"), "confirm"),
+                                                   Choice(_("All fields / change"), SHOW_ALL)))]
+
+    def _all_fields(self, dialog: Dialog, ctx: Context) -> list[Message]:
+        """Every field with "change" beside it, in pages that fit a phone, then what to do next."""
+        card = self._fields_card(_resolve_text(dialog.summary_title, ctx), self._summary_rows(dialog, ctx))
+        return [fitted(card, _("All fields")),
+                Text(_("Tap Change beside a field to correct it, or Confirm and send when everything is right."),
+                     (Choice(_("Confirm and send"), "confirm"), Choice(_("Show the summary"), SHOW_SUMMARY),
+                      Choice(_("Cancel"), "cancel")))]
 
     def _summary_prompt(self, ctx: Context) -> Text:
         """A short reminder at the summary (instead of the whole card again)."""
@@ -713,7 +745,7 @@ class Conversation:
             wanted = key.split(":", 1)[1] if ":" in key else key[2:]
             step = self._find_step(dialog, wanted, ctx)
             if step is None:
-                return state, [Text(_("Which field? Tap Change beside it."))] + self._summary_card(dialog, ctx)
+                return state, self._all_fields(dialog, ctx)
             state["before_edit"] = dict(ctx.values)
             ctx.values.pop(step.field, None)
             state.update(values=ctx.values, phase="asking", editing=True)
@@ -722,6 +754,8 @@ class Conversation:
             return self._finish(dialog, state, ctx)
         if key in {SHOW_SUMMARY, "摘要", "看摘要", command_key(_("Show the summary"))}:
             return state, self._summary_card(dialog, ctx)
+        if key in {SHOW_ALL, "看全部欄位", "全部欄位", command_key(_("All fields / change"))}:
+            return state, self._all_fields(dialog, ctx)
         intent = next((i for i in self.intents if i.matches(text)), None)
         if intent is not None and not intent.anywhere:
             return self._pause(state, dialog, ctx, [], intent.action(ctx, text))

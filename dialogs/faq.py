@@ -12,7 +12,10 @@ matched on meaning rather than exact words:
   concept token (截止 / 期限 / 最後一天 / deadline → ``~deadline``), and a few patterns turn
   "12個人" into "headcount", "60家" into "number of enterprises" and so on;
 * two BM25 indexes (rank-bm25) score each topic: one on those words, one on character
-  bigrams (robust to segmentation mistakes and words the dictionary does not know).
+  bigrams (robust to segmentation mistakes and words the dictionary does not know);
+* the topics about the chat itself (``tier: bot``: the bot's own steps, small talk) add words
+  that change every weight, so the program's topics are also scored without them and keep the
+  better score: the bot's topics never cost a program question its answer.
 
 Each score is divided by what the question could score at most (the sum of the IDF of its
 terms, a word no topic knows counting 1.5 times a rare one), so it reads as "how much of the
@@ -41,11 +44,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Optional, Union
+from typing import Annotated, Any, Iterable, Literal, Optional, Union
 
+import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from dialogs.cards import text_parts
 from dialogs.i18n import _, current_locale, use_locale
 from dialogs.messages import Choice, Message, Text
 from dialogs.text import normalise
@@ -280,6 +285,9 @@ class Topic(_Model):
     weight: float = 1.0  # prior: the topic people usually mean by a vague question (>1) or rarely (<1)
     buttons: tuple[TopicButton, ...] = ()  # to the feature the answer is about
     small_talk: bool = False  # thanks, goodbye, "are you human": answered briefly, without a source line
+    # "program": about the guidelines; "bot": about the chat itself (its own steps, small talk), whose words
+    # never lower a program topic's score (see KnowledgeBase)
+    tier: Literal["program", "bot"] = "program"
     # the `contact` topic also carries the program office's details (§玖)
     unit: Optional[dict[str, str]] = None
     phone: str = ""
@@ -365,7 +373,59 @@ class _Index:
         return raw / best if best > 0 else raw * 0
 
 
+class _Scorer:
+    """BM25 indexes over some topics (their words, character bigrams and answers) and how they score a question."""
+
+    def __init__(self, topics: list[Topic], lexicon: Lexicon):
+        word_docs, bigram_docs, answer_docs = [], [], []
+        for topic in topics:
+            words, bigrams = _topic_tokens(topic, lexicon)
+            word_docs.append(words)
+            bigram_docs.append(bigrams)
+            answer_docs.append([w for locale in LOCALES for w in lexicon.tokens(topic.answer.get(locale, ""))[0]])
+        self.words = _Index(word_docs)
+        self.bigrams = _Index(bigram_docs)
+        self.answers = _Index(answer_docs)
+
+    def scores(self, words: list[str], bigrams: list[str]):
+        """Each topic's normalised score (None when the question has no tokens)."""
+        w = self.words.scores(words)
+        b = self.bigrams.scores(bigrams)
+        if w is None and b is None:
+            return None
+        if w is None:
+            combined = b * (1 - WORD_WEIGHT)
+        elif b is None:
+            combined = w * WORD_WEIGHT
+        else:
+            combined = w * WORD_WEIGHT + b * (1 - WORD_WEIGHT)
+        if ANSWER_WEIGHT and w is not None:
+            combined = combined * (1 - ANSWER_WEIGHT) + self.answers.scores(words) * ANSWER_WEIGHT
+        return combined
+
+
+def _topic_tokens(topic: Topic, lexicon: Lexicon) -> tuple[list[str], list[str]]:
+    """The words and bigrams of a topic's titles (repeated) and phrasings, in both languages."""
+    words, bigrams = [], []
+    texts = [topic.title.get(l, "") for l in LOCALES] * TITLE_REPEAT
+    for locale in LOCALES:
+        texts += [str(p) for p in topic.phrasings.get(locale) or []]
+    for text in texts:
+        w, b = lexicon.tokens(text)
+        words += w
+        bigrams += b
+    return words, bigrams
+
+
 class KnowledgeBase:
+    """The topics of one faq.yaml and how a question is matched to them.
+
+    Every topic is scored in indexes over all topics. The program's topics (``tier: program``) are
+    also scored in indexes of their own, as if the bot's own steps and small talk (``tier: bot``)
+    did not exist, and keep the better of the two scores: the bot's topics add words and change
+    every BM25 weight (IDF), and that must never cost a program question its answer.
+    """
+
     def __init__(self, topics: list[Topic], lexicon: Lexicon, popular: list[str] = (), source: str = ""):
         if not topics:
             raise ValueError("a knowledge base needs topics")
@@ -376,26 +436,11 @@ class KnowledgeBase:
             raise ValueError("topic ids must be unique")
         self.lexicon = lexicon
         self.popular = [self._by_id[i] for i in popular if i in self._by_id]
-        word_docs, bigram_docs, answer_docs = [], [], []
-        for topic in topics:
-            answer_words = []
-            for locale in LOCALES:
-                answer_words += lexicon.tokens(topic.answer.get(locale, ""))[0]
-            answer_docs.append(answer_words)
-            words, bigrams = [], []
-            texts = [topic.title.get(l, "") for l in LOCALES] * TITLE_REPEAT
-            for locale in LOCALES:
-                texts += [str(p) for p in topic.phrasings.get(locale) or []]
-            for text in texts:
-                w, b = lexicon.tokens(text)
-                words += w
-                bigrams += b
-            word_docs.append(words)
-            bigram_docs.append(bigrams)
-        self._words = _Index(word_docs)
-        self._bigrams = _Index(bigram_docs)
-        self._answers = _Index(answer_docs)
-        self._weights = [t.weight for t in topics]
+        self._everything = _Scorer(topics, lexicon)
+        self._program = [i for i, t in enumerate(topics) if t.tier == "program"]
+        self._program_alone = (_Scorer([topics[i] for i in self._program], lexicon)
+                               if self._program and len(self._program) < len(topics) else None)
+        self._weights = np.array([t.weight for t in topics])
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -449,18 +494,12 @@ class KnowledgeBase:
         accepted for symmetry with `answer`.
         """
         words, bigrams = self.lexicon.tokens(text)
-        w = self._words.scores(words)
-        b = self._bigrams.scores(bigrams)
-        if w is None and b is None:
+        combined = self._everything.scores(words, bigrams)
+        if combined is None:
             return [Match(t, 0.0) for t in self.topics]
-        if w is None:
-            combined = b * (1 - WORD_WEIGHT)
-        elif b is None:
-            combined = w * WORD_WEIGHT
-        else:
-            combined = w * WORD_WEIGHT + b * (1 - WORD_WEIGHT)
-        if ANSWER_WEIGHT and w is not None:
-            combined = combined * (1 - ANSWER_WEIGHT) + self._answers.scores(words) * ANSWER_WEIGHT
+        if self._program_alone is not None:
+            alone = self._program_alone.scores(words, bigrams)
+            combined[self._program] = np.maximum(combined[self._program], alone)
         combined = combined * self._weights
         order = sorted(range(len(self.topics)), key=lambda i: -combined[i])
         return [Match(self.topics[i], round(float(combined[i]), 4)) for i in order]
@@ -510,12 +549,15 @@ def source_line(citation: str) -> str:
 
 
 def topic_messages(topic: Topic, locale: str) -> list[Message]:
-    """The topic's answer with its source line (none for small talk) and its buttons to the feature."""
+    """The topic's answer with its source line (none for small talk) and its buttons to the feature.
+
+    An answer longer than a phone shows whole is said in two texts (cut between its lines or sentences).
+    """
     with use_locale(locale):
         choices = tuple(Choice(button.label_in(locale), button.value) for button in topic.buttons)
-        if topic.small_talk:
-            return [Text(topic.answer_in(locale), choices)]
-        return [Text(topic.answer_in(locale) + "\n" + source_line(topic.citation), choices)]
+        lines = topic.answer_in(locale).split("\n") + ([] if topic.small_talk else [source_line(topic.citation)])
+        parts = text_parts(lines)
+        return [Text(part) for part in parts[:-1]] + [Text(parts[-1], choices)]
 
 
 def faq_messages(answer: FaqAnswer, locale: str, contact: Union[Contact, dict]) -> list[Message]:

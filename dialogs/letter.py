@@ -25,11 +25,13 @@ from typing import Callable, Optional
 from common import letters as vocabulary
 from common import townships
 from dialogs.data_rights import CONSENT, NOTICE_VERSION
+from dialogs.cards import fitted
 from dialogs.edition import Edition, cite, edition_for
 from dialogs.engine import Context, Dialog, Intent, Outcome, Refused, Step, one_of
 from dialogs.i18n import _, N_, current_locale
 from dialogs.letter_doc import letter_url, national_phone, undertakings_json
-from dialogs.letter_view import LETTER, letter_card, letter_rows, list_join, show_employees
+from dialogs.letter_view import (FLAG_NAMES, LETTER, letter_card, letter_fields_card, letter_rows, list_join,
+                                 show_employees)
 from dialogs.messages import Card, Choice, Link, Message, Text
 from dialogs.repository import CaseRecord, LetterRecord
 from dialogs.text import command_key, tidy
@@ -421,7 +423,7 @@ def _intro(ctx: Context) -> list[Message]:
     if case is None:
         return []
     ctx.data["case_type"] = case.case_type
-    return [case_card(case), Text(_(
+    return [fitted(case_card(case)), Text(_(
         "Now the letter of intent (附件二) and your enterprise's row in the proposal's roster. "
         "I ask one question at a time; you can type 上一步 (back) to go back, or 取消 (cancel) to stop. "
         "If you leave, I keep your answers and we go on where you stopped."))]
@@ -508,9 +510,28 @@ def _after_cancel(ctx: Context) -> list[Message]:
                  (Choice(_("Fill it in"), f"fill:{case.id}"),))]
 
 
+def _key_figures(ctx: Context) -> list[tuple[str, str, Optional[str]]]:
+    """The summary on a phone: who, the business number, the contact (or what will be reviewed), the undertakings."""
+    values = ctx.values
+    agreed = sum(1 for field, value in values.items() if field.startswith("undertaking_") and value == AGREE)
+    contact = " ".join(x for x in (values.get("contact_name"), national_phone(values.get("mobile"))) if x)
+    figures = [(_("Enterprise name"), values.get("company_name") or "—", "company_name"),
+               (_("Business number"), values.get("business_number") or "—", "business_number"),
+               (_("Contact person"), contact or "—", "contact_name"),
+               (_("Undertakings (附件二 二–六)"), _("All {count} agreed").format(count=agreed), None)]
+    review = []
+    if isinstance(values.get("employees"), int) and values["employees"] > EMPLOYEES_LIMIT:
+        review.append(("employees", FLAG_NAMES["over_nine"]))
+    if values.get("other_programs") == YES:
+        review.append(("other_programs", FLAG_NAMES["conflict"]))
+    if review:  # what the proposer and the office will check matters more here than the contact
+        figures[2] = ("⚠ " + _("Marked for review"), list_join(_(name) for _f, name in review), review[0][0])
+    return figures
+
+
 def letter_dialog() -> Dialog:
     return Dialog(NAME, STEPS, _submit, intro=_intro, summary_title=N_("Your letter of intent: please check"),
-                  title=N_("the letter of intent"), after_cancel=_after_cancel)
+                  title=N_("the letter of intent"), after_cancel=_after_cancel, key_figures=_key_figures)
 
 
 # -- after sending: show, correct, withdraw -----------------------------------------------------------------
@@ -543,7 +564,18 @@ def _correct(ctx: Context, text: str) -> Outcome:
     sent = [pair for pair in ctx.repository.letters_of_user(ctx.user_id) if pair[0].status == vocabulary.SUBMITTED]
     if not sent:
         return Outcome(letters_messages(ctx))
-    return Outcome(letters_messages(ctx, _("Which field do you want to correct? Tap Change beside it.")))
+    intro = _("Which field do you want to correct? Tap Change beside it.")
+    if len(sent) == 1:
+        return Outcome([Text(intro), fitted(letter_fields_card(*sent[0]), _("All fields"))])
+    return Outcome(letters_messages(ctx, intro))
+
+
+def _letter_fields(ctx: Context, text: str) -> Outcome:
+    letter, case = _owned_letter(ctx, int(text.rsplit(":", 1)[1]))
+    if letter is None:
+        return Outcome([Text(_("That letter cannot be changed now. Type 我的意向書 to see your letters."))])
+    return Outcome([fitted(letter_fields_card(letter, case), _("All fields")),
+                    Text(_("Tap Change beside a field to correct it."))])
 
 
 def _owned_letter(ctx: Context, letter_id: int, status: Optional[str] = vocabulary.SUBMITTED
@@ -675,6 +707,7 @@ def withdraw_dialog() -> Dialog:
 DIALOGS = {NAME: letter_dialog(), CHANGE: change_dialog(), WITHDRAW: withdraw_dialog()}
 INTENTS = [
     Intent("fix_letter", [], _fix, pattern=r"fix:[a-z_]+:\d+"),
+    Intent("letter_fields", [], _letter_fields, pattern=r"letter_fields:\d+"),
     Intent("fill_letter", ["填寫意向書", N_("Fill in my letter")], _fill, pattern=r"fill:\d+"),
     Intent("withdraw_letter", ["撤回", "撤回意向書", "withdraw", N_("Withdraw my letter")], _withdraw,
            pattern=r"withdraw:\d+"),

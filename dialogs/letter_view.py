@@ -60,19 +60,34 @@ STATUS_NAMES = {vocabulary.DRAFT: N_("not sent yet"), vocabulary.SUBMITTED: N_("
 
 
 def letter_card(letter: LetterRecord, case: CaseRecord, changeable: bool = True) -> Card:
-    rows = [(_("Status"), _("{status}, version {version}").format(status=_(STATUS_NAMES[letter.status]),
-                                                                    version=letter.version))]
-    actions: list[Optional[Choice]] = [None]
-    for label, value, field in letter_rows(letter):
-        rows.append((label, value or "—"))
-        actions.append(Choice(_("Change"), f"fix:{field}:{letter.id}") if changeable else None)
+    """A sent letter on a phone: its status, the enterprise and what is marked for review; every field one tap away."""
+    changes = {"company_name", "business_number"} if changeable else set()
+    rows = [(_("Status"), _status(letter), None)]
+    rows += [(label, value or "—", field) for label, value, field in letter_rows(letter) if field in changes]
     if letter.flags:
-        rows.append((_("Marked for review"), list_join(_(FLAG_NAMES[f]) for f in letter.flags)))
-        actions.append(None)
-    buttons = (Choice(_("Withdraw the letter"), f"withdraw:{letter.id}"),) if changeable else ()
-    return Card(title=_("Letter of intent for 「{plan}」").format(plan=case.plan_name), rows=tuple(rows),
-                row_actions=tuple(actions) if changeable else (), actions=buttons,
-                footer=_("Tap Change beside a field to correct it.") if changeable else "")
+        rows.append((_("Marked for review"), list_join(_(FLAG_NAMES[f]) for f in letter.flags), None))
+    buttons = (Choice(_("All fields / correct"), f"letter_fields:{letter.id}"),
+               Choice(_("Withdraw the letter"), f"withdraw:{letter.id}")) if changeable else ()
+    return _card(_("Letter of intent for 「{plan}」").format(plan=case.plan_name), letter, rows, buttons)
+
+
+def letter_fields_card(letter: LetterRecord, case: CaseRecord) -> Card:
+    """Every field of a sent letter with "change" beside it (long: show it with dialogs.cards.fitted)."""
+    rows = [(_("Status"), _status(letter), None)]
+    rows += [(label, value or "—", field) for label, value, field in letter_rows(letter)]
+    if letter.flags:
+        rows.append((_("Marked for review"), list_join(_(FLAG_NAMES[f]) for f in letter.flags), None))
+    return _card(_("Letter of intent for 「{plan}」").format(plan=case.plan_name), letter, rows, ())
+
+
+def _status(letter: LetterRecord) -> str:
+    return _("{status}, version {version}").format(status=_(STATUS_NAMES[letter.status]), version=letter.version)
+
+
+def _card(title: str, letter: LetterRecord, rows: list, buttons: tuple) -> Card:
+    actions = tuple(Choice(_("Change"), f"fix:{field}:{letter.id}") if field else None for _l, _v, field in rows)
+    return Card(title=title, rows=tuple((label, value) for label, value, _f in rows),
+                row_actions=actions if any(actions) else (), actions=buttons)
 
 
 FLAG_NAMES = {"over_nine": N_("more than 9 employees"), "conflict": N_("another program this year"),

@@ -43,7 +43,7 @@ def _role(ctx: Context):
     """"proposer" when the person is a proposer contact of a case, "owner" when only an owner, else None."""
     if ctx.repo is None:
         return None
-    roles = {member.role for member, _case in ctx.repo.memberships(ctx.user_id)}
+    roles = ctx.repo.roles_of(ctx.user_id)
     if vocabulary.PROPOSER in roles:
         return "proposer"
     return "owner" if vocabulary.OWNER in roles else None

@@ -165,6 +165,9 @@ class Cases(Protocol):
 
     def memberships(self, user_id: str) -> list[tuple[MembershipRecord, CaseRecord]]: ...
 
+    def roles_of(self, user_id: str) -> set[str]:
+        """The roles the user has in cases (owner, proposer), empty when in none."""
+
     def memberships_of(self, user_id: str) -> list[Member]:
         """The user's places in cases as the reminders see them (with the letter's 統一編號)."""
 

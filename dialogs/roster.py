@@ -28,6 +28,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from common import letters as vocabulary
 from common.townships import place
+from dialogs.cards import fitted
 from dialogs.calculator import Calculation, TownshipResult, calculate, township_bonus, township_text
 from dialogs.edition import Edition, cite, edition_for, format_money
 from dialogs.eligibility import letter_flags
@@ -248,16 +249,17 @@ def enterprise_card(number: int, e: Enterprise) -> Card:
     rows = [(_("Letter of intent"), _(STATUS_NAMES[e.status]))]
     if e.business_number:
         rows.append((_("Business number"), e.business_number))
+    size_and_place = []
     if e.employees is not None:
         employees = ngettext("{count} person", "{count} people", e.employees).format(count=e.employees)
-        rows.append((_("Employees"), ("⚠ " if e.employees > EMPLOYEES_LIMIT else "") + employees))
-    where = place(e.county_code, e.town_code)
-    if where:
-        rows.append((_("Location"), where))
+        size_and_place.append(("⚠ " if e.employees > EMPLOYEES_LIMIT else "") + employees)
+    if place(e.county_code, e.town_code):
+        size_and_place.append(place(e.county_code, e.town_code))
+    if size_and_place:
+        rows.append((_("Employees / location"), list_join(size_and_place)))
     rows.append((_("Flags"), ("⚠ " + list_join(_(ROSTER_FLAG_NAMES[f]) for f in e.flags)) if e.flags else "—"))
-    rows.append((_("Pre-test"), _(TEST_NAMES[e.pre_test])))
-    rows.append((_("Post-test"), _(TEST_NAMES[e.post_test])))
-    return Card(title=f"{number}. {title}", rows=tuple(rows))
+    rows.append((_("Pre-test / post-test"), f"{_(TEST_NAMES[e.pre_test])} / {_(TEST_NAMES[e.post_test])}"))
+    return Card(title=f"{number}. {title}", rows=tuple(rows))  # at most 12 lines on a phone (dialogs.cards)
 
 
 def enterprise_page(status: RosterStatus, page: int) -> list[Message]:
@@ -328,7 +330,7 @@ def _show(ctx: Context, text: str) -> Outcome:
     repo.audit("proposer", "roster.viewed", f"case:{case.id}", page=page)
     if page > 1:
         return Outcome(enterprise_page(status, page))
-    messages: list[Message] = [status_card(status)]
+    messages: list[Message] = [fitted(status_card(status))]
     messages.append(Link(_("The case's roster (附件一 預定輔導企業彙總表) as an Excel file. The link works for 24 "
                            "hours; type 名單狀態 for a new one."), _("Download the roster"),
                          roster_url(ctx.links, case.id, member_id)))

@@ -130,10 +130,15 @@ class Database:
             event.listen(self._sessions, "after_begin", _remember_socket)
 
     def _postgres_timeouts(self, dbapi_conn, _record):
+        # force_custom_plan: psycopg prepares a statement run often, and PostgreSQL would then keep a
+        # generic plan made while the queue was empty; during the next burst that plan checked each
+        # candidate event against every queued row (a reservation read millions of rows). A plan made
+        # for each execution costs a fraction of a millisecond.
         ms = self.statement_ms
         with dbapi_conn.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = {ms}; SET lock_timeout = {ms}; "
-                           f"SET idle_in_transaction_session_timeout = {ms * 2}")
+                           f"SET idle_in_transaction_session_timeout = {ms * 2}; "
+                           "SET plan_cache_mode = force_custom_plan")
         dbapi_conn.commit()
 
     @contextlib.contextmanager
@@ -201,20 +206,33 @@ class Database:
             session.close()
 
     @contextlib.contextmanager
-    def connection(self, seconds: Optional[float] = None):
-        """A Core connection in a transaction of its own, cut by the watchdog after ``seconds`` (the hot paths)."""
+    def connection(self, seconds: Optional[float] = None, single: bool = False):
+        """A Core connection in a transaction of its own, cut by the watchdog after ``seconds`` (the hot paths).
+
+        ``single``: the block runs one statement, which is its own transaction (autocommit on
+        PostgreSQL: one round trip instead of BEGIN, the statement and COMMIT).
+        """
+        if single and self.postgres:
+            with self.engine.connect() as conn:
+                with self._cut_after(conn, seconds):
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self.engine.begin() as conn:
             if not self.postgres:
                 yield conn
                 return
-            fd = conn.connection.dbapi_connection.pgconn.socket
-            cutter = _SocketCutter(fd)
-            ticket = WATCHDOG.arm(seconds or self.deadline, cutter)
-            try:
+            with self._cut_after(conn, seconds):
                 yield conn
-            finally:
-                cutter.finish()
-                WATCHDOG.disarm(ticket)
+
+    @contextlib.contextmanager
+    def _cut_after(self, conn, seconds: Optional[float]):
+        cutter = _SocketCutter(conn.connection.dbapi_connection.pgconn.socket)
+        ticket = WATCHDOG.arm(seconds or self.deadline, cutter)
+        try:
+            yield
+        finally:
+            cutter.finish()
+            WATCHDOG.disarm(ticket)
 
     def upgrade(self) -> None:
         """Applies every Alembic migration (``gonghao db upgrade``)."""

@@ -19,8 +19,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, func,
-                        select, update)
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, event,
+                        func, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from common.letters import (  # noqa: F401  (the vocabulary is read from here too)
@@ -270,6 +270,48 @@ def add_member(session: Session, case_id: int, user_id: str, role: str) -> bool:
     if user is not None and (user.role is None or role == OWNER):
         user.role = role
     return True
+
+
+ROLES = "gonghao_roles"  # session.info: {user: roles} read for a worker's batch, while no membership changed
+
+
+def prefetch_roles(session: Session, user_ids: list[str]) -> None:
+    """Reads the roles of several users at once for `roles_of` in this transaction (a worker's batch)."""
+    found: dict[str, set[str]] = {user_id: set() for user_id in user_ids}
+    for user_id, role in session.execute(select(CaseMember.user_id, CaseMember.role)
+                                         .where(CaseMember.user_id.in_(list(user_ids)))):
+        found[user_id].add(role)
+    session.info[ROLES] = found
+
+
+def roles_of(session: Session, user_id: str) -> set[str]:
+    """The roles the user has in cases (owner, proposer); from the batch's read unless memberships changed since."""
+    known = session.info.get(ROLES)
+    if known is not None and user_id in known and not _members_pending(session):
+        return set(known[user_id])
+    return set(session.execute(select(CaseMember.role).where(CaseMember.user_id == user_id)).scalars())
+
+
+def _members_pending(session: Session) -> bool:
+    if any(isinstance(obj, CaseMember) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(ROLES, None)
+        return True
+    return False
+
+
+@event.listens_for(Session, "before_flush")
+def _flushing_members(session: Session, _context, _instances) -> None:
+    if ROLES in session.info:
+        _members_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_roles(state) -> None:
+    """A bulk change of case_members (a deletion, a staff tool) drops what a batch read of the roles."""
+    if (state.is_update or state.is_delete) and ROLES in state.session.info:
+        table = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) == CaseMember.__tablename__:
+            state.session.info.pop(ROLES, None)
 
 
 def memberships(session: Session, user_id: str) -> list[tuple[CaseMember, Case]]:

@@ -83,6 +83,10 @@ class StorageRepository:
         with self.db.session() as s:
             return [(member, case) for member, case in store.memberships(s, user_id)]
 
+    def roles_of(self, user_id: str) -> set[str]:
+        with self.db.session() as s:
+            return store.roles_of(s, user_id)
+
     def memberships_of(self, user_id: str) -> list[Member]:
         return list(self.directory.memberships_of(user_id))
 

@@ -20,9 +20,13 @@ from storage.models import Delivery, DialogState
 STATE_TTL = 30 * 24 * 3600  # a letter left half-way is resumed for a month
 _LOAD = sql("SELECT state, expires_at, version FROM dialog_states WHERE user_id = :user").columns(
     DialogState.state, DialogState.expires_at, DialogState.version)
+_LOAD_MANY = sql("SELECT user_id, state, expires_at, version FROM dialog_states WHERE user_id = ANY(:users)").columns(
+    DialogState.user_id, DialogState.state, DialogState.expires_at, DialogState.version)
 _SAVE = sql("UPDATE dialog_states SET state = :state, expires_at = :expires, version = version + 1 "
             "WHERE user_id = :user AND version = :version").bindparams(
     bindparam("expires", type_=DateTime(timezone=True)))
+_CREATE = sql("INSERT INTO dialog_states (user_id, state, expires_at, version) VALUES (:user, :state, :expires, 0)"
+              ).bindparams(bindparam("expires", type_=DateTime(timezone=True)))
 
 
 class StaleState(Exception):
@@ -47,6 +51,34 @@ class ConversationStore:
             return None, -1
         state = json.loads(row.state) if _aware(row.expires_at) >= datetime.now(timezone.utc) else None
         return state, row.version
+
+    def load_many(self, session: Session, user_ids: list[str]) -> dict[str, tuple[Optional[dict], int]]:
+        """{user: (state or None, version)} for several users in one read (PostgreSQL; a worker's batch)."""
+        found = {user_id: (None, -1) for user_id in user_ids}
+        now = datetime.now(timezone.utc)
+        for row in session.execute(_LOAD_MANY, {"users": list(user_ids)}):
+            found[row.user_id] = (json.loads(row.state) if _aware(row.expires_at) >= now else None, row.version)
+        return found
+
+    def save_many(self, session: Session, changes: list[tuple[str, Optional[dict], int]],
+                  ttl: int = STATE_TTL) -> None:
+        """Writes several users' states read at their versions (see `save`) in two statements at most.
+
+        StaleState when any of them moved since (or was deleted meanwhile): the caller then runs
+        the batch's events one by one, where `save` tells which.
+        """
+        expires = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+        new, old = [], []
+        for user_id, state, version in changes:
+            row = {"user": user_id, "state": json.dumps(state, ensure_ascii=False), "expires": expires}
+            if version < 0:
+                new.append(row)
+            else:
+                old.append(dict(row, version=version))
+        if old and session.execute(_SAVE, old).rowcount != len(old):
+            raise StaleState("a batch's state")
+        if new:
+            session.execute(_CREATE, new)
 
     def save(self, session: Session, user_id: str, state: Optional[dict], version: int,
              ttl: int = STATE_TTL) -> None:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from dialogs.cards import card_lines
 from dialogs.calculator import (UNKNOWN, calculate, calculation_messages, calculator_dialog, enterprise_count,
                                 registration_date, township_bonus, unknown_township_group)
 from dialogs.edition import editions_dir, load_edition
 from dialogs.engine import Context, Conversation, Refused
 from dialogs.i18n import use_locale
-from dialogs.messages import Card, Link, Text
+from dialogs.messages import Card, Carousel, Link, Text
 
 E112 = load_edition(editions_dir() / "112" / "edition.yaml")
 E113 = load_edition(Path(__file__).resolve().parent / "data" / "editions" / "113" / "edition.yaml")
@@ -192,8 +193,9 @@ def test_registration_date_refused():
 # -- the result, as the proposer reads it ---------------------------------------------------------------------
 
 def rows(messages) -> dict:
-    card = next(m for m in messages if isinstance(m, Card))
-    return dict(card.rows)
+    """The rows of the result, whether one card or its pages."""
+    result = next(m for m in messages if isinstance(m, (Card, Carousel)))
+    return {k: v for card in (result.cards if isinstance(result, Carousel) else (result,)) for k, v in card.rows}
 
 
 def test_sixty_popularization_enterprises_in_english():
@@ -310,5 +312,8 @@ def test_the_result_is_short_on_a_phone_and_the_rest_is_behind_buttons(monkeypat
     turns, ctx, state = chat(["Popularization", "60", "Skip"])
     final = turns[-1]
     assert all(m.text.count("\n") < 12 for m in final if isinstance(m, Text)), [m.text for m in final]
+    pages = next(m for m in final if isinstance(m, Carousel)).cards  # the key figures first, the rest a swipe away
+    assert all(card_lines(page) <= 12 for page in pages)
+    assert {"Tier", "Budget cap"} <= {label for label, _value in pages[0].rows}
     buttons = [c.value for m in final if isinstance(m, Text) for c in m.choices]
     assert {"faq:documents_required", "faq:timeline", "contact"} <= set(buttons)

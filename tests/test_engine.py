@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from dialogs.cards import card_lines
 from dialogs.engine import Context, Conversation, Dialog, Intent, Outcome, Refused, Step, classify
 from dialogs.i18n import use_locale
 from dialogs.messages import Card, Choice, Text
@@ -100,7 +101,8 @@ def test_a_step_that_no_longer_applies_is_skipped_and_dropped(chat):
     chat.says("12")
     chat.says("臺中市")
     assert chat.says("change:size") == ["How big?"]
-    card = chat.says("Small")[0]
+    changed, card = chat.says("Small")
+    assert changed == "已修改：\nSize: Small"
     assert isinstance(card, Card) and all(label != "Staff" for label, _ in card.rows)
     chat.says("確認送出")
     assert saved["U1"] == {"name": "小明商行", "size": "small", "city": "臺中市"}
@@ -111,8 +113,11 @@ def test_change_from_the_summary_asks_only_that_field(chat):
     for answer in ("小明商行", "small", "臺中市"):
         chat.says(answer)
     assert chat.says("change:name") == ["What is the company's name?"]
-    card = chat.says("大明商行")[0]
+    changed, card = chat.says("大明商行")
+    assert changed == "已修改：\nName: 大明商行"
     assert ("Name", "大明商行") in card.rows
+    assert chat.says("change:name") == ["What is the company's name?"]
+    assert chat.says("大明商行")[0] == "沒有變更。"
 
 
 def test_back_goes_to_the_previous_question(chat):
@@ -267,6 +272,39 @@ def test_back_while_changing_from_the_summary_returns_to_the_summary(chat):
     assert isinstance(card, Card) and ("Name", "小明商行") in card.rows  # the old value is back
     assert chat.says("confirm") == ["已送出。"]
     assert saved["U1"]["name"] == "小明商行"
+
+
+def test_a_summary_button_tapped_again_while_changing_a_field_is_not_an_answer(chat):
+    chat.start()
+    for answer in ("小明商行", "small", "臺中市"):
+        chat.says(answer)
+    chat.says("change:name")
+    said = chat.says("confirm")  # the earlier summary's 確認送出, while the name is asked
+    assert said == ["這個按鈕屬於較早的訊息。請先回答下面的問題，或輸入「取消」停止填寫。", "What is the company's name?"]
+    assert chat.says("summary_all")[-1] == "What is the company's name?"
+    assert "name" not in chat.state["values"]
+
+
+def test_a_long_summary_is_its_key_figures_and_every_field_is_one_tap_away():
+    fields = [Step(f"f{n}", f"Field {n}?", label=f"Field {n}") for n in range(10)]
+    long = Dialog("long", fields, finish, summary_title="Please check",
+                  key_figures=lambda ctx: [("Field 0", ctx.values["f0"], "f0"), ("Filled in", "10", None)])
+    conv = Conversation({"long": long}, [], faq, menu=lambda c: [], help_text=lambda c: [], contact=lambda c: [],
+                        menu_choices=lambda c: [])
+    ctx = Context("U2")
+    with use_locale("zh_TW"):
+        state, _said = conv.start("long", ctx)
+        for n in range(10):
+            state, said = conv.handle(state, f"答案{n}", ctx)
+        (card,) = said
+        assert card.rows == (("Field 0", "答案0"), ("Filled in", "10"))
+        assert [a.value if a else None for a in card.row_actions] == ["change:f0", None]
+        assert [a.value for a in card.actions] == ["confirm", "summary_all"]
+        state, said = conv.handle(state, "summary_all", ctx)
+    pages, prompt = said
+    assert [row for page in pages.cards for row in page.rows] == [(f"Field {n}", f"答案{n}") for n in range(10)]
+    assert all(card_lines(page) <= 12 for page in pages.cards)
+    assert [c.value for c in prompt.choices] == ["confirm", "summary", "cancel"]
 
 
 def test_a_question_at_the_summary_gets_a_short_prompt_not_the_card(chat):

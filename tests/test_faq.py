@@ -228,6 +228,29 @@ def test_the_question_set_reaches_the_targets(kb):
     assert figures["refusal"] >= 0.9, figures
 
 
+def test_each_split_is_no_worse_than_before_the_bots_own_topics(kb):
+    """Issue 10: owner steps and small talk ≥ 90%, and dev, test and fresh no worse than before they came
+    (bench/RESULTS.md: dev answered outright 98.6%, test top-1 87.5%, fresh top-1 96.9%)."""
+    figures = faq_eval.evaluate(kb, faq_eval.load_questions())["figures"]
+    assert figures["dev"]["answered"] >= 73 / 74 and figures["dev"]["refusal"] == 1.0, figures["dev"]
+    assert figures["test"]["top1"] >= 0.875, figures["test"]  # 63 of 72 then; 64 of 73 now (one relabelled)
+    assert figures["fresh"]["top1"] >= 31 / 32 and figures["fresh"]["answered"] >= 29 / 32, figures["fresh"]
+    assert figures["owner"]["answered"] >= 0.9, figures["owner"]
+    assert figures["chat"]["answered"] >= 0.9 and figures["chat"]["refusal"] >= 0.9, figures["chat"]
+
+
+def test_the_bots_own_topics_never_lower_a_program_topics_score(kb):
+    data = yaml.safe_load((EDITION / "faq.yaml").read_text(encoding="utf-8"))
+    data["topics"] = [t for t in data["topics"] if t.get("tier", "program") == "program"]
+    program_only = faq.KnowledgeBase.from_data(data)
+    assert len(program_only.topics) < len(kb.topics)
+    for question in ("截止日是哪天", "意向書要交幾份", "可以把工作外包給別家公司嗎", "刪除我的資料", "謝謝"):
+        alone = {m.topic.id: m.score for m in program_only.match(question)}
+        for match in kb.match(question):
+            if match.topic.id in alone:
+                assert match.score >= alone[match.topic.id], (question, match)
+
+
 def test_eval_questions_are_not_copied_into_the_knowledge_base(kb):
     phrasings = {faq.normalise(p) for t in kb.topics for ps in t.phrasings.values() for p in ps}
     copied = [q["q"] for q in faq_eval.load_questions() if faq.normalise(str(q["q"])) in phrasings]

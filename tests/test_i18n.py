@@ -31,6 +31,22 @@ def test_every_message_has_a_zh_tw_translation():
     assert not missing, "messages without zh_TW text:\n" + "\n".join(f"{w}: {m!r}" for m, w in missing.items())
 
 
+def test_no_msgid_has_two_texts_in_two_catalogs():
+    """The catalogs are merged into one: a msgid translated twice would say one area's text in the other's
+    place (the letter's 地址 once read 來源位址, the staff console's word for a request's address)."""
+    from babel.messages.pofile import read_po
+
+    texts: dict[str, dict[str, str]] = {}
+    for po in sorted((ROOT / "locales" / "zh_TW" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fh:
+            for message in read_po(fh):
+                msgid = message.id[0] if isinstance(message.id, tuple) else message.id
+                text = message.string[0] if isinstance(message.string, tuple) else message.string
+                if msgid and text:
+                    texts.setdefault(msgid, {})[po.name] = text
+    assert {m: t for m, t in texts.items() if len(set(t.values())) > 1} == {}
+
+
 def test_zh_tw_texts_write_tai_as_in_official_names():
     offenders = [s for s in catalog("zh_TW").values() if "台北" in s or "台中" in s or "台南" in s or "台灣" in s]
     assert offenders == []

@@ -31,9 +31,12 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
     # the owners' LINE link types "加入 J-…"; people also type it in lower case
     said = bot.says(OWNER_ID, "加入 " + code.lower())
     assert said[0] == "歡迎加入好客雲端股份有限公司的「好客數位共好計畫」！我會協助您填寫企業合作意向書。"
-    assert "一、蒐集者：中華民國資訊軟體協會" in said[1] and "privacy@cisanet.org.tw" in said[1]
-    assert "臺北市大同區承德路二段239號6樓" in said[1] and "聲明版本 112-1" in said[1]
-    assert said[2] == "您是否同意中華民國資訊軟體協會依上述聲明蒐集與利用您的個人資料？"
+    notice = said[1:4]  # the whole notice, in three texts a phone shows whole
+    assert notice[0].startswith("在詢問您的企業資料之前") and "一、蒐集者：中華民國資訊軟體協會" in notice[0]
+    assert notice[1].startswith("三、個人資料類別") and notice[2].startswith("五、您的權利")
+    assert "privacy@cisanet.org.tw" in notice[2] and "臺北市大同區承德路二段239號6樓" in notice[2]
+    assert notice[2].endswith("聲明版本 112-1。")
+    assert said[4:] == ["您是否同意中華民國資訊軟體協會依上述聲明蒐集與利用您的個人資料？"]
     assert last_buttons(bot, OWNER_ID) == [("我同意", "agree"), ("我不同意", "decline")]
     with bot.services.db.session() as s:  # nothing about the person before the consent
         assert s.query(store.Letter).count() == 0
@@ -76,18 +79,20 @@ def test_an_owner_joins_fills_in_changes_sends_and_downloads_the_letter(chat):
             labels = [label for label, _data in last_buttons(bot, OWNER_ID)]
             assert len(labels) <= 13 and "臺東縣" in labels and labels[-1] == "更多…"
     said = bot.says(OWNER_ID, "同意")
-    summary = said[-1]
-    assert summary.startswith("請確認您的企業合作意向書")
+    assert said[-1] == ("請確認您的企業合作意向書\n企業名稱: 好客小吃店\n統一編號: 22099131\n⚠ 待確認事項: 員工超過 9 人\n"
+                        "承諾事項（附件二 二～六）: 5 項都已同意")  # the key figures; the rest one tap away
+    every_field = bot.taps(OWNER_ID, "summary_all")[0]
     for shown in ("企業名稱: 好客小吃店", "統一編號: 22099131", "員工人數: 12 人 ⚠ 超過 9 人，待確認（§叁 輔導對象）", "縣市: 臺北市", "鄉鎮市區: 大安區",
                   "手機: 0912-345-678", "電話: (02)2553-3988 轉 603", "E-mail: " + OWNER["email"],
                   "代表人: 林大同", "六、簽署後生效: 已同意"):
-        assert shown in summary, shown
+        assert shown in every_field, shown
 
     # a change from the summary, then the summary again
     said = bot.taps(OWNER_ID, "change:company_name")
     assert said == ["請問企業名稱？（請填登記的全名）"]
     said = bot.says(OWNER_ID, "好客小吃店有限公司")
-    assert said[0].startswith("請確認您的企業合作意向書") and "企業名稱: 好客小吃店有限公司" in said[0]
+    assert said[0] == "已修改：\n企業名稱: 好客小吃店有限公司"
+    assert said[1].startswith("請確認您的企業合作意向書\n企業名稱: 好客小吃店有限公司\n")
 
     said = bot.taps(OWNER_ID, "confirm")
     assert said[0] == "謝謝您！「好客數位共好計畫」的企業合作意向書已送給好客雲端股份有限公司與計畫辦公室。"
@@ -134,13 +139,15 @@ def test_after_sending_the_owner_sees_corrects_and_withdraws_the_letter(chat):
     join_and_fill(bot, OWNER_ID, case.owner_code)
     letter = letter_row(bot.services, OWNER_ID, case.id)
 
-    said = bot.says(OWNER_ID, "我的意向書")
-    assert said[0].startswith("「好客數位共好計畫」企業合作意向書\n狀態: 已送出，第 1 版")
-    assert "手機: 0912-345-678" in said[0]
+    said = bot.says(OWNER_ID, "我的意向書")  # short on a phone: the status and the enterprise; the rest one tap away
+    assert said[0] == "「好客數位共好計畫」企業合作意向書\n狀態: 已送出，第 1 版\n企業名稱: 好客小吃店\n統一編號: 22099131"
     assert said[1].startswith("您的企業合作意向書已填好")
+    said = bot.taps(OWNER_ID, f"letter_fields:{letter.id}")
+    assert "手機: 0912-345-678" in said[0] and said[-1] == "若有錯誤，請點欄位旁的「修改」。"
 
     said = bot.says(OWNER_ID, "更正")
     assert said[0] == "要更正哪一欄？請點該欄旁的「修改」。"
+    assert "手機: 0912-345-678" in said[1]  # every field, "change" beside each
     said = bot.taps(OWNER_ID, f"fix:mobile:{letter.id}")
     assert said == ["更正「好客數位共好計畫」意向書的「手機」，目前是：0912-345-678。如要保持原樣，請輸入「取消」。",
                     "聯絡人的手機號碼？"]

@@ -13,6 +13,7 @@ import pytest
 
 from dialogs.letter_doc import docx_text
 from bot.exports import export
+from tests import phone
 from tests.letter_support import OWNER, answers, last_buttons, letter_row, make_case, path_of, quick, uris
 
 OWNER_ID = "U" + "1c" * 16
@@ -36,6 +37,24 @@ def answer_up_to(bot, count: int) -> list[str]:
     for answer in answers()[:count]:
         said = bot.says(OWNER_ID, answer)
     return said
+
+
+def card_buttons(message: dict) -> list[tuple[str, str]]:
+    """(label, data) of every postback button of a Flex message, top to bottom, page after page."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "button" and node["action"].get("type") == "postback":
+                found.append((node["action"]["label"], node["action"]["data"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("contents"))
+    return found
 
 
 def draft_values(bot) -> dict:
@@ -130,9 +149,9 @@ def test_back_during_a_change_from_the_summary_returns_to_the_summary(chat):
     said = answer_up_to(bot, len(answers()))
     assert "請確認您的企業合作意向書" in said[-1]
     assert bot.taps(OWNER_ID, "change:email") == ["E-mail 是？"]
-    said = bot.says(OWNER_ID, "上一步")
-    assert "請確認您的企業合作意向書" in said[-1] and OWNER["email"] in said[-1]
+    assert bot.says(OWNER_ID, "上一步") == [SHORT_SUMMARY]
     assert draft_values(bot)["undertaking_六"] == "agree"  # no undertaking was cleared
+    assert draft_values(bot)["email"] == OWNER["email"]
 
 
 def test_a_question_at_the_summary_gets_a_short_answer(chat):
@@ -143,6 +162,45 @@ def test_a_question_at_the_summary_gets_a_short_answer(chat):
     assert said[0].startswith("提案申請截止時間為112年3月16日")
     assert said[-1] == "都填好了。請點「確認送出」，或點「查看摘要」修改欄位。"
     assert len(said) == 2
+
+
+# -- item 5: short messages ------------------------------------------------------------------------
+SHORT_SUMMARY = ("請確認您的企業合作意向書\n企業名稱: 好客小吃店\n統一編號: 22099131\n聯絡人: 王小明 0912-345-678\n"
+                 "承諾事項（附件二 二～六）: 5 項都已同意")
+EVERY_FIELD = ("company_name", "business_number", "company_type", "employees", "county", "town", "products",
+               "other_programs", "contact_name", "mobile", "phone", "email", "representative", "address",
+               "undertaking_二", "undertaking_三", "undertaking_四", "undertaking_五", "undertaking_六")
+
+
+def test_the_summary_is_a_short_card_and_every_field_is_one_tap_away(chat):
+    bot = chat
+    case = make_case(bot.services)
+    start_letter(bot, case)
+    assert answer_up_to(bot, len(answers()))[-1] == SHORT_SUMMARY
+    summary = bot.line.messages_to(OWNER_ID)[-1]
+    assert [lines for lines, _text in phone.bubbles(summary)] == [11]  # a phone shows it whole (≤ 12 lines)
+    assert card_buttons(summary) == [("修改", "change:company_name"), ("修改", "change:business_number"),
+                                     ("修改", "change:contact_name"), ("確認送出", "confirm"),
+                                     ("看全部欄位／修改", "summary_all")]
+
+    said = bot.taps(OWNER_ID, "summary_all")  # every field, in pages a phone shows whole, "change" beside each
+    assert said[-1] == "要修改請點欄位旁的「修改」；都正確就點「確認送出」。"
+    assert last_buttons(bot, OWNER_ID) == [("確認送出", "confirm"), ("查看摘要", "summary"), ("取消", "cancel")]
+    pages = bot.line.messages_to(OWNER_ID)[-2]
+    assert len(phone.bubbles(pages)) > 1 and all(lines <= phone.LIMIT for lines, _text in phone.bubbles(pages))
+    assert [data for _label, data in card_buttons(pages)] == [f"change:{field}" for field in EVERY_FIELD]
+    assert "地址: 臺北市大安區和平東路一段1號" in said[0] and "五、配合查驗抽測與問卷: 已同意" in said[0]
+
+    assert bot.taps(OWNER_ID, "change:email") == ["E-mail 是？"]
+    assert bot.says(OWNER_ID, "上一步") == [SHORT_SUMMARY]  # back at the summary, nothing changed
+    bot.taps(OWNER_ID, "change:email")
+    assert bot.says(OWNER_ID, "ming@example.com.tw") == ["已修改：\nE-mail: ming@example.com.tw", SHORT_SUMMARY]
+    assert bot.says(OWNER_ID, "修改聯絡人") == [ASK_CONTACT]  # typed, not tapped
+    said = bot.says(OWNER_ID, "王大明")
+    assert said == ["已修改：\n聯絡人: 王大明", SHORT_SUMMARY.replace("王小明", "王大明")]
+    assert any("已送給" in t for t in bot.taps(OWNER_ID, "confirm"))
+    letter = letter_row(bot.services, OWNER_ID, case.id)
+    assert (letter.email, letter.contact_name, letter.products) == ("ming@example.com.tw", "王大明", OWNER["products"])
 
 
 # -- item 3: fields accept what the paper form accepts ---------------------------------------------
@@ -191,13 +249,11 @@ def test_a_wandering_owner_sends_exactly_the_intended_letter(chat, tmp_path):
 
     # two changes from the summary (one of them abandoned with 上一步 first)
     assert bot.taps(OWNER_ID, "change:products") == [ASK_PRODUCTS]
-    assert "請確認您的企業合作意向書" in bot.says(OWNER_ID, "上一步")[-1]
+    assert bot.says(OWNER_ID, "上一步") == [SHORT_SUMMARY]
     bot.taps(OWNER_ID, "change:products")
-    said = bot.says(OWNER_ID, "牛肉麵與小菜")
-    assert "主要服務/產品: 牛肉麵與小菜" in said[-1]
+    assert bot.says(OWNER_ID, "牛肉麵與小菜") == ["已修改：\n主要服務/產品: 牛肉麵與小菜", SHORT_SUMMARY]
     bot.taps(OWNER_ID, "change:employees")
-    said = bot.says(OWNER_ID, "七人")
-    assert "員工人數: 7 人" in said[-1]
+    assert bot.says(OWNER_ID, "七人") == ["已修改：\n員工人數: 7 人", SHORT_SUMMARY]
     said = bot.taps(OWNER_ID, "confirm")
     assert any("已送給" in t for t in said), said
 
@@ -284,7 +340,9 @@ def test_phones_and_the_consent_time_are_written_one_way(chat):
     said = bot.taps(OWNER_ID, "agree")
     assert re.match(r"謝謝您。已於 1\d\d年\d{1,2}月\d{1,2}日\([一二三四五六日]\) \d\d:\d\d 記錄您的同意", said[0]), said[0]
     said = answer_up_to(bot, len(answers()))
-    assert "手機: 0912-345-678" in said[-1] and "電話: (02)2553-3988 轉 603" in said[-1]
+    assert "聯絡人: 王小明 0912-345-678" in said[-1]
+    said = bot.taps(OWNER_ID, "summary_all")
+    assert "手機: 0912-345-678" in said[0] and "電話: (02)2553-3988 轉 603" in said[0]
 
 
 def test_a_nul_in_the_products_never_reaches_the_letter_and_sending_works(chat):
@@ -294,8 +352,8 @@ def test_a_nul_in_the_products_never_reaches_the_letter_and_sending_works(chat):
     plan = answers()
     plan[5] = "滷肉飯\x00便當"
     for answer in plan:
-        said = bot.says(OWNER_ID, answer)
-    assert "主要服務/產品: 滷肉飯便當" in said[-1]  # removed where text enters the bot
+        bot.says(OWNER_ID, answer)
+    assert "主要服務/產品: 滷肉飯便當" in bot.taps(OWNER_ID, "summary_all")[0]  # removed where text enters the bot
     said = bot.taps(OWNER_ID, "confirm")
     assert any("已送給" in t for t in said), said
     assert letter_row(bot.services, OWNER_ID, case.id).products == "滷肉飯便當"

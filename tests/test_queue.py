@@ -1,6 +1,7 @@
 """The queue table: redeliveries, bounded growth, and production's refusal of a Redis that keeps nothing."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -95,6 +96,69 @@ def test_production_checks_the_real_redis():
                 services.check_redis_persistence()
     finally:
         services.close()
+
+
+def test_requests_arriving_together_share_one_insert_and_commit(queue):
+    import threading
+
+    real, calls, first_running, release = queue.together.insert, [], threading.Event(), threading.Event()
+
+    def slow_first(rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            first_running.set()
+            release.wait(10)  # the others arrive while this one runs
+        return real(rows)
+
+    queue.together.insert = slow_first
+    events = [le.text_event(f"U{i:032x}", "hi") for i in range(8)]
+    results: dict[int, list[bool]] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, queue.accept([events[i]]))) for i in range(8)]
+    threads[0].start()
+    assert first_running.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(queue.together.waiting) < 7 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == {i: [True] for i in range(8)}
+    assert calls == [1, 7]  # the first alone, the seven that waited in one statement
+    assert count(queue.db, AcceptedEvent) == 8
+
+
+def test_an_event_the_database_refuses_in_a_shared_insert_costs_the_other_requests_nothing(queue):
+    from sqlalchemy.exc import DataError
+
+    real = queue.together.insert
+    bad = le.text_event(USER, "refused")
+
+    def refusing(rows):
+        if any(row["webhook_event_id"] == bad["webhookEventId"] for row in rows):
+            raise DataError("INSERT", {}, Exception("value too long"))
+        return real(rows)
+
+    queue.together.insert = refusing
+    queue._insert = refusing
+    good = le.text_event("U" + "7" * 32, "fine")
+    assert queue.accept([bad, good]) == [False, True]
+    assert queue.accept([bad]) == [False]  # skipped (logged), not a 503 that LINE would repeat forever
+    assert queue.accept([bad, good]) == [False, False]  # the good one is already queued
+    assert count(queue.db, AcceptedEvent) == 1
+
+
+def test_the_same_event_in_two_requests_at_once_is_new_for_one_of_them(queue):
+    from bot.queue import GroupInsert, _Waiting
+
+    event = le.text_event(USER, "twice")
+    rows = queue.rows([event])
+    group = GroupInsert(queue._insert, 1.5)
+    first, second = _Waiting(rows), _Waiting(queue.rows([event]))
+    group._run([first, second])
+    assert (first.fresh, second.fresh) == ({event["webhookEventId"]}, set())
+    assert count(queue.db, AcceptedEvent) == 1
 
 
 def test_a_console_worker_takes_only_its_own_users_events(queue):

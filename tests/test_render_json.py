@@ -27,3 +27,10 @@ ANSWERS = {
 def test_render_json_equals_the_sdk_models_json(name):
     messages = ANSWERS[name]
     assert render_json(messages) == [m.to_dict() for m in render(messages)]
+
+
+def test_more_than_five_messages_merge_the_texts_shortest_together_first():
+    long = "\n".join(["一行"] * 11)
+    messages = [Text(long), Text(long), Text("甲"), Text("乙"), Text(long), Text("丙"), Text("問題？", MENU)]
+    texts = [m["text"] for m in render_json(messages)]
+    assert texts == [long, long, "甲\n\n乙", long, "丙\n\n問題？"]  # no bubble of 23 lines

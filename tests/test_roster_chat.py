@@ -23,13 +23,14 @@ def chat(bot):
 
 
 def card_lines(text: str) -> dict[str, str]:
-    """The altText of a card ("title\\nlabel: value\\n…") as {label: value}."""
-    return dict(line.split(": ", 1) for line in text.splitlines()[1:])
+    """The altText of a card ("title\\nlabel: value\\n…"), or of its pages, as {label: value}."""
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 
 
 def carousels(bot, user: str) -> list[dict]:
+    """The carousels of enterprises (the status, when long, is a carousel of its pages too)."""
     return [m["contents"] for m in bot.line.messages_to(user)
-            if m.get("type") == "flex" and m["contents"]["type"] == "carousel"]
+            if m.get("type") == "flex" and m["contents"]["type"] == "carousel" and m["altText"].startswith("企業第")]
 
 
 def bubble_texts(bubble: dict) -> list[str]:
@@ -77,7 +78,7 @@ def test_a_proposer_sees_the_numbers_and_flags_of_their_case(chat):
     assert texts[0][0] == "1. 第1號小店" and "已送出" in texts[0]
     assert "22099000" not in texts[0]
     assert duplicated in texts[1] and "⚠ 統一編號重複" in texts[1]
-    assert "⚠ 12 人" in texts[3] and "⚠ 員工超過 9 人" in texts[3]
+    assert any(t.startswith("⚠ 12 人") for t in texts[3]) and "⚠ 員工超過 9 人" in texts[3]
     assert [i for i, t in enumerate(texts) if any(x.startswith("⚠") for x in t[1:])] == [1, 3]
     assert texts[5][0] == "6. 第6號小店" and "填寫中" in texts[5]
     assert texts[6][0] == "7. 第 7 家企業（尚未填寫）" and "未開始" in texts[6]

@@ -94,14 +94,26 @@ def browser(tmp_path):
 
 
 def _click_and_load(browser, element) -> None:
-    """Clicks a link or submit button and waits until the next page has replaced this one."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Clicks a link or submit button and waits until the next page has replaced this one.
+
+    The old page is marked with a window property the next page does not have (Selenium's
+    ``staleness_of`` may instead fail with chromedriver's "Node ... does not belong to the
+    document" while the page is being swapped).
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.__before_click = true;")
     element.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+
+    def replaced(driver) -> bool:
+        try:
+            return driver.execute_script(
+                "return window.__before_click === undefined && document.readyState === 'complete';")
+        except WebDriverException:  # between two pages
+            return False
+
+    WebDriverWait(browser, 15).until(replaced)
 
 
 def _wait_for_file(folder: Path, suffix: str, timeout: float = 15) -> Path:

@@ -1,0 +1,98 @@
+"""The worker decides several users' events in one transaction on PostgreSQL (bot/worker.py decide_batch).
+
+What must hold as it would one event at a time: every user answered once, a poison event costing
+nobody else, two owners joining side by side each getting their own role's buttons, and the roles
+read for the batch never outliving a change of membership made inside it.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete
+
+from bot import line_events as le
+from storage import letters as store
+from storage.models import AcceptedEvent
+from tests.letter_support import last_buttons, make_case, quick
+
+production = pytest.mark.parametrize("bot", ["production"], indirect=True)
+
+
+def users(n: int) -> list[str]:
+    return [f"U{uuid.uuid4().hex}" for _ in range(n)]
+
+
+def queue_then_work(bot, events: list[dict]) -> None:
+    """The events arrive while the worker is stopped, so it takes them together, as after a burst."""
+    bot.stop_worker()
+    assert bot.post(events).status_code == 200
+    bot.start_worker()
+    bot.wait_idle(timeout=60)
+
+
+@production
+def test_a_burst_from_many_users_is_answered_once_each(bot):
+    quick(bot)
+    people = users(40)
+    queue_then_work(bot, [le.text_event(u, "聯絡窗口", reply_token=bot.token(u)) for u in people])
+    assert [len(bot.line.texts_to(u)) for u in people] == [1] * len(people)
+    assert len(bot.line.delivered()) == len(people)
+
+
+@production
+def test_a_poison_event_in_a_batch_costs_the_other_users_nothing(bot, monkeypatch):
+    from handlers import message
+
+    real = message.handle
+
+    def handle(event, services, state):
+        if (event.get("message") or {}).get("text") == "boom":
+            raise ValueError("this event can never succeed")
+        return real(event, services, state)
+
+    monkeypatch.setattr("handlers.HANDLERS", {**__import__("handlers").HANDLERS, "message": handle})
+    quick(bot)
+    bot.services.queue.retry_base_ms = 10
+    good, bad = users(12), users(1)[0]
+    events = [le.text_event(u, "聯絡窗口", reply_token=bot.token(u)) for u in good]
+    poison = le.text_event(bad, "boom", reply_token=bot.token(bad))
+    queue_then_work(bot, events[:6] + [poison] + events[6:])
+    assert [len(bot.line.texts_to(u)) for u in good] == [1] * len(good)
+    assert bot.line.texts_to(bad) == ["抱歉，這則訊息我們沒辦法處理。請換個說法再試一次，或與計畫辦公室聯絡。"]
+    with bot.services.db.session() as s:
+        assert s.get(AcceptedEvent, poison["webhookEventId"]).status == "dead"
+
+
+@production
+def test_owners_and_a_proposer_joining_side_by_side_each_get_their_roles_buttons(bot):
+    quick(bot)
+    case = make_case(bot.services)
+    owners, proposer = users(3), users(1)[0]
+    people = owners + [proposer]
+    for person in people:
+        bot.says(person, "你好")
+    joins = [le.text_event(u, case.owner_code, reply_token=bot.token(u)) for u in owners]
+    queue_then_work(bot, joins + [le.text_event(proposer, case.proposer_code, reply_token=bot.token(proposer))])
+    queue_then_work(bot, [le.postback_event(u, "agree", reply_token=bot.token(u)) for u in owners])  # the notice
+    queue_then_work(bot, [le.text_event(u, "主選單", reply_token=bot.token(u)) for u in people])
+    for person in people:
+        values = {data for _label, data in last_buttons(bot, person)}
+        mine, theirs = ("roster", "my letter") if person == proposer else ("my letter", "roster")
+        assert mine in values and theirs not in values, (person == proposer, values)
+
+
+@production
+def test_roles_read_for_a_batch_give_way_to_a_membership_changed_in_it(bot):
+    case = make_case(bot.services)
+    person = users(1)[0]
+    with bot.services.db.session() as s:
+        store.prefetch_roles(s, [person])
+        assert store.roles_of(s, person) == set()
+        store.add_member(s, case.id, person, store.OWNER)  # not flushed yet
+        assert store.roles_of(s, person) == {store.OWNER}
+        s.flush()
+        store.prefetch_roles(s, [person])
+        assert store.roles_of(s, person) == {store.OWNER}
+        s.execute(delete(store.CaseMember).where(store.CaseMember.user_id == person))
+        assert store.roles_of(s, person) == set()
