@@ -61,10 +61,11 @@ def init_database(app: Flask) -> None:
         services.db.upgrade()
 
 
-def start_embedded(app: Flask) -> None:
+def start_embedded(app: Flask, user: str | None = None) -> None:
     """The embedded default's start: migrations, then, on SQLite, the in-process worker and the reminders.
 
-    The one place that starts the in-process `bot.worker.Worker`.
+    The one place that starts the in-process `bot.worker.Worker`. ``user``: it answers only that user's
+    events (`gonghao chat`: another console on the same file answers its own user, on its own mock LINE).
     """
     from bot.worker import Worker
 
@@ -72,6 +73,6 @@ def start_embedded(app: Flask) -> None:
     services = app.extensions["gonghao"]
     if not _embedded(services.config):
         return
-    services.inprocess_worker = Worker(services, threads=8, name="in-process").start()
+    services.inprocess_worker = Worker(services, threads=8, name=f"in-process:{os.getpid()}", user=user).start()
     if services.config.reminders:
         services.start_reminders()

@@ -5,11 +5,18 @@ through the queue, the dialogs and the LINE gateway to a mock LINE platform on
 loopback; what arrives there is printed as LINE would show it. Buttons are
 numbered: typing #2 taps the second; a plain number is sent as text (an answer
 such as 5 employees), as LINE would send it.
+
+Each console is its own LINE platform with one user: its worker answers only that
+user's events, so two consoles on the same instance/ file (two terminals) each get
+their own answers, and each exactly once.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
+
+from sqlalchemy import text as sql
 
 from bot import line_events
 from bot.config import Config
@@ -18,6 +25,9 @@ from dialogs.text import scrub
 SECRET = "console-channel-secret"
 TAP = re.compile(r"[#＃]\s*(\d{1,2})")  # "#2" taps the second button
 TOKEN = "console-access-token"
+# An event is answered when it is no longer queued and its answer (if any) no longer open.
+ANSWERED = sql("SELECT e.status, d.status FROM accepted_events e LEFT JOIN deliveries d "
+               "ON d.event_id = e.webhook_event_id WHERE e.webhook_event_id = :id")
 
 
 def flex_lines(node, lines: list, actions: list) -> None:
@@ -75,7 +85,7 @@ class ConsoleChat:
                                                   secret_key=base.secret_key or development_key(),
                                                   public_url=base.public_url or f"http://127.0.0.1:{port}"))
         self.app = create_app(self.config)
-        start_embedded(self.app)
+        start_embedded(self.app, user=user_id)  # SQLite: a worker for this console's user only
         self.server = _serve(self.app, port) if port else None
         self.services = self.app.extensions["gonghao"]
         self.worker = getattr(self.services, "inprocess_worker", None)
@@ -88,15 +98,29 @@ class ConsoleChat:
         self.actions: list = []
         self.seen = 0
 
-    def post(self, event: dict) -> None:
+    def post(self, event: dict) -> str:
+        """Sends the event through the webhook; its id."""
         body = line_events.envelope([event])
         response = self.client.post("/callback", data=body, headers={
             "Content-Type": "application/json", "x-line-signature": line_events.sign(SECRET, body)})
         if response.status_code != 200:
             raise RuntimeError(f"the webhook answered {response.status_code}")
+        return event["webhookEventId"]
 
-    def wait(self, timeout: float = 15) -> None:
-        self.worker.wait_idle(timeout)
+    def wait(self, event_id: str, timeout: float = 15) -> bool:
+        """Waits until the event is answered (another console's work is not waited for); False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self._answered(event_id):
+            if time.monotonic() > deadline:
+                return False
+            self.worker.wake.set()
+            time.sleep(0.02)
+        return True
+
+    def _answered(self, event_id: str) -> bool:
+        with self.services.db.connection() as conn:
+            row = conn.execute(ANSWERED, {"id": event_id}).first()
+        return row is None or row[0] != "queued" and row[1] not in ("pending", "sending")
 
     def new_messages(self) -> list[dict]:
         """What arrived for this console's user since the last look (never another user's answers)."""
@@ -105,8 +129,8 @@ class ConsoleChat:
         return fresh
 
     def follow(self) -> str:
-        self.post(line_events.follow_event(self.user_id, reply_token=self.mock.issue_reply_token(self.user_id)))
-        return self.answer()
+        token = self.mock.issue_reply_token(self.user_id)
+        return self.answer(self.post(line_events.follow_event(self.user_id, reply_token=token)))
 
     def say(self, text: str) -> str:
         """Sends what the user typed (control characters are removed, and the user told); #2 taps the second
@@ -132,8 +156,7 @@ class ConsoleChat:
             return f"(opens {action['uri']})"
         else:
             event = line_events.text_event(self.user_id, text, reply_token=token)
-        self.post(event)
-        return self.answer()
+        return self.answer(self.post(event))
 
     def _action_for(self, text: str):
         match = TAP.fullmatch(text.strip())
@@ -141,8 +164,8 @@ class ConsoleChat:
             return self.actions[int(match.group(1)) - 1]
         return None
 
-    def answer(self) -> str:
-        self.wait()
+    def answer(self, event_id: str) -> str:
+        self.wait(event_id)
         self.actions = []
         return "\n\n".join(show(m, self.actions) for m in self.new_messages())
 
@@ -188,6 +211,7 @@ def _serve(app, port: int):
 
 def run_console(user_id: str, language: str = "zh-Hant") -> int:
     """The interactive loop of `gonghao chat`."""
+    quiet_logs()
     chat = ConsoleChat(user_id, language)
     print("共好小幫手 — console (type a message; #2 taps button 2; Ctrl-D to leave)\n")
     try:
@@ -205,6 +229,16 @@ def run_console(user_id: str, language: str = "zh-Hant") -> int:
         return 0
     finally:
         chat.close()
+
+
+def quiet_logs() -> None:
+    """No log lines in the chat: below WARNING they are dropped here (GONGHAO_LOG_LEVEL=DEBUG keeps them all).
+
+    Only the console: every other command logs as configured (`bot.logs.configure`).
+    """
+    root = logging.getLogger()
+    if root.level > logging.DEBUG:
+        root.setLevel(max(root.level, logging.WARNING))
 
 
 def indent(text: str) -> str:

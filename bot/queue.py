@@ -88,6 +88,9 @@ WINDOW = """(SELECT webhook_event_id, user_key, user_id, event_timestamp, receiv
 ORDERED_SCAN = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 HEADS = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM {WINDOW}
 WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")
+HEADS_OF_USER = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM
+{WINDOW.replace("WHERE status = 'queued'", "WHERE status = 'queued' AND user_key = :user")}
+WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")  # a console's worker: its user's events only
 RESERVE = text(f"""WITH chosen AS (
   SELECT e.webhook_event_id FROM {WINDOW}
   WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me)
@@ -264,15 +267,16 @@ class EventQueue:
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than
     # the rest of an answer.
-    def heads(self, limit: int, exclude: Sequence[str] = ()) -> list[tuple[str, str, int]]:
+    def heads(self, limit: int, exclude: Sequence[str] = (), user: Optional[str] = None) -> list[tuple[str, str, int]]:
         """[(event id, user key, timestamp)] of events whose turn it is, oldest first (a read, no lock).
 
         Only the oldest queued events are looked at (a window a few times ``limit``), so a
-        large backlog costs no more than a small one.
+        large backlog costs no more than a small one. ``user``: only that user's events.
         """
         n = limit + len(exclude)
         with self.db.connection() as s:
-            found = s.execute(HEADS, {"now": now_ms(), "window": max(500, 8 * n), "n": n}).all()
+            found = s.execute(HEADS if user is None else HEADS_OF_USER,
+                              {"now": now_ms(), "window": max(500, 8 * n), "n": n, "user": user}).all()
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
 
@@ -297,8 +301,8 @@ class EventQueue:
 
         PostgreSQL: one statement takes the row lock (skipping a row another worker holds) and
         marks it; if the transaction does not commit, the event is queued again as it was.
-        SQLite (one process): a read — a write would lock the whole file for the unit — and
-        `finish` marks it at the end.
+        SQLite: a read inside the unit, which holds the file's write lock from its start (so
+        units run one at a time, in any number of processes), and `finish` marks it at the end.
         """
         row = session.execute(CLAIM_PG if self.db.postgres else CLAIM_SQLITE,
                               {"id": event_id, "now": now_ms()}).first()

@@ -310,8 +310,10 @@ class Worker:
     MAX_PAUSE = 5.0
     BATCH = 32  # events of different users decided in one transaction (PostgreSQL)
 
-    def __init__(self, services, threads: Optional[int] = None, name: Optional[str] = None):
+    def __init__(self, services, threads: Optional[int] = None, name: Optional[str] = None,
+                 user: Optional[str] = None):
         self.services = services
+        self.user = user  # only this user's events (a console: its own mock LINE platform issued their tokens)
         self.queue: EventQueue = services.queue
         self.outbox: Outbox = services.outbox
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -402,7 +404,7 @@ class Worker:
         with self.active_lock:
             busy = list(self.active)
         if not self.services.db.postgres:
-            heads = self.queue.heads(room, exclude=busy)
+            heads = self.queue.heads(room, exclude=busy, user=self.user)
             for event_id, user_key, stamp in heads:
                 if self._take(event_id):
                     self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)

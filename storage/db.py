@@ -35,6 +35,7 @@ from storage.models import AuditEntry
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger("gonghao.db")
 
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
 _current: contextvars.ContextVar[Optional[tuple["Database", Session]]] = contextvars.ContextVar(
     "gonghao_unit_of_work", default=None)
 
@@ -171,6 +172,8 @@ class Database:
         if _current.get() is not None:
             raise RuntimeError("a unit of work is already open in this thread")
         with self._watched(deadline) as session:
+            if not self.postgres:  # SQLite: the write lock from the start (pysqlite begins only at the first write),
+                session.execute(_BEGIN_IMMEDIATE)  # so units run one at a time in every process and the claim sees all
             token = _current.set((self, session))
             try:
                 yield session
@@ -332,7 +335,8 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def _sqlite_pragmas(dbapi_conn, _record):
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # switching takes a lock another process may hold
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

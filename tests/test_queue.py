@@ -159,3 +159,63 @@ def test_the_same_event_in_two_requests_at_once_is_new_for_one_of_them(queue):
     group._run([first, second])
     assert (first.fresh, second.fresh) == ({event["webhookEventId"]}, set())
     assert count(queue.db, AcceptedEvent) == 1
+
+
+def test_a_console_worker_takes_only_its_own_users_events(queue):
+    other = "U" + "7" * 32
+    mine, theirs = le.text_event(USER, "mine", timestamp=2000), le.text_event(other, "theirs", timestamp=1000)
+    queue.accept([mine, theirs])
+    assert [head[0] for head in queue.heads(10, user=USER)] == [mine["webhookEventId"]]
+    assert len(queue.heads(10)) == 2
+
+
+# An embedded process without a web server: the app and its in-process worker, until its stdin closes.
+EMBEDDED_PROCESS = """
+import sys
+from bot import create_app, start_embedded
+app = create_app()
+start_embedded(app)
+sys.stdin.read()
+app.extensions["gonghao"].close()
+"""
+
+
+def test_two_embedded_processes_on_one_file_answer_every_event_once(line, tmp_path):
+    """Two processes with in-process workers on one SQLite file (two `gonghao serve`, say): each event is
+    processed by one of them, once — no IntegrityError, no second answer."""
+    import os
+    import subprocess
+    import sys
+
+    from bot import create_app
+    from tests.conftest import SECRET, TOKEN, make_config
+
+    config, _ = make_config("embedded", line.url, reorder_ms=0)
+    config = config.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'shared.sqlite3'}"})
+    app = create_app(config)
+    db = app.extensions["gonghao"].db
+    db.upgrade()
+    env = dict(os.environ, LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=line.url,
+               DATABASE_URL=config.database_url, REDIS_URL="", GONGHAO_REMINDERS="off", GONGHAO_LOG_LEVEL="WARNING")
+    processes = [subprocess.Popen([sys.executable, "-c", EMBEDDED_PROCESS], env=env, cwd=tmp_path, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+    users = [f"U{i:032x}" for i in range(12)]
+    events = [le.text_event(user, text, reply_token=line.issue_reply_token(user))
+              for text in ("你好", "說明", "聯絡窗口") for user in users]
+    client = app.test_client()
+    try:
+        for event in events:
+            body = le.envelope([event])
+            response = client.post("/callback", data=body, headers={
+                "Content-Type": "application/json", "x-line-signature": le.sign(SECRET, body)})
+            assert response.status_code == 200
+        line.wait_for(lambda: count(db, AcceptedEvent, status="done") + count(db, AcceptedEvent, status="dead")
+                      == len(events) and count(db, Delivery, status="sent") == len(events), timeout=90)
+    finally:
+        errors = [process.communicate(input="", timeout=60)[1] for process in processes]
+        app.extensions["gonghao"].close()
+    assert errors == ["", ""], errors  # no IntegrityError, no warning
+    assert len(line.delivered()) == len(events)  # every event answered once,
+    assert {call.path for call in line.delivered()} == {"/v2/bot/message/reply"}  # as a reply to its own token
+    assert count(db, AcceptedEvent, attempts=0) == len(events)  # and nothing failed on the way
