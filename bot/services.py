@@ -47,6 +47,10 @@ class Users:
         self._remember({user_id: locale})
         return locale
 
+    def known(self, user_id: str) -> bool:
+        """Whether the user's locale is known here already (no need to ask LINE)."""
+        return user_id in self._locales
+
     def cached_locale(self, user_id: Optional[str]) -> str:
         """The locale known for a user without asking LINE (zh_TW when unknown)."""
         if not user_id:
