@@ -15,6 +15,7 @@ from bot import line_events as le
 from storage import letters as store
 from storage.models import AcceptedEvent
 from tests.letter_support import last_buttons, make_case, quick
+from tests.poison import text_that_always_fails
 
 production = pytest.mark.parametrize("bot", ["production"], indirect=True)
 
@@ -42,16 +43,7 @@ def test_a_burst_from_many_users_is_answered_once_each(bot):
 
 @production
 def test_a_poison_event_in_a_batch_costs_the_other_users_nothing(bot, monkeypatch):
-    from handlers import message
-
-    real = message.handle
-
-    def handle(event, services, state):
-        if (event.get("message") or {}).get("text") == "boom":
-            raise ValueError("this event can never succeed")
-        return real(event, services, state)
-
-    monkeypatch.setattr("handlers.HANDLERS", {**__import__("handlers").HANDLERS, "message": handle})
+    text_that_always_fails(monkeypatch, "boom")
     quick(bot)
     bot.services.queue.retry_base_ms = 10
     good, bad = users(12), users(1)[0]

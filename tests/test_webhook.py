@@ -8,6 +8,7 @@ import pytest
 
 from bot import line_events as le
 from tests.conftest import SECRET
+from tests.poison import text_that_always_fails
 
 USER = "U1111111111111111111111111111111a"
 
@@ -141,16 +142,7 @@ def test_a_body_nested_too_deep_gets_400(bot):
 
 
 def test_an_event_that_keeps_failing_is_dead_lettered_and_its_user_told_once(bot, monkeypatch):
-    from handlers import message
-
-    real = message.handle
-
-    def handle(event, services, state):
-        if (event.get("message") or {}).get("text") == "boom":
-            raise ValueError("this event can never succeed")
-        return real(event, services, state)
-
-    monkeypatch.setattr("handlers.HANDLERS", {**__import__("handlers").HANDLERS, "message": handle})
+    text_that_always_fails(monkeypatch, "boom")
     bot.services.queue.retry_base_ms = 10
     poison = le.text_event(USER, "boom", reply_token=bot.token(USER))
     good = le.text_event(OTHER, "聯絡窗口", reply_token=bot.token(OTHER))
