@@ -62,9 +62,16 @@ _SENT = text("UPDATE deliveries SET status = 'sent', method = :method, request_i
 _ENDED = text("UPDATE deliveries SET status = :status, reason = :reason, claim = NULL, claimed_until = 0, "
               "attempts = :attempts WHERE event_id = :id AND claim = :claim")
 PUSH_FOR_MS = 24 * 3600 * 1000  # LINE keeps a retry key for 24 hours: retry pushes that long at most
-MAYBE_RETRY_MS = 1000  # a reply that may have gone out is tried again (same token) after this
+MAYBE_RETRY_MS = 1000  # a reply that may have gone out is tried again (same token) after this, then 2, 4, 8 s
 REPLY_TOKEN_LIFE_SECONDS = 60  # LINE: a reply token is good for about a minute after the event
 MAYBE_GIVE_UP_SECONDS = 600  # past this, a reply that may have gone out is not even tried again
+
+
+def maybe_retry_ms(attempts: int) -> int:
+    """The wait before trying a maybe-sent reply again: 1, 2, 4, 8 s (about five tries within the token's
+    minute). A fixed second let a LINE slower than our timeout fill every sender thread with retries that
+    could not succeed, and the events behind them waited (the fault matrix's large "LINE slow" row)."""
+    return MAYBE_RETRY_MS * 2 ** min(max(attempts, 0), 3)
 
 
 @dataclass
@@ -185,7 +192,7 @@ class Outbox:
         if result.outcome == DELIVERED:
             return self._finish(answer, "sent", "reply", result.request_id)
         if result.outcome in (MAYBE, NOT_SENT, LIMITED):
-            wait = int(result.retry_after * 1000) if result.outcome == LIMITED else MAYBE_RETRY_MS
+            wait = int(result.retry_after * 1000) if result.outcome == LIMITED else maybe_retry_ms(answer.attempts)
             return self._later(answer, wait, phase="reply?")
         if result.status == 400 and self._age(answer) < REPLY_TOKEN_LIFE_SECONDS:
             return self._finish(answer, "sent", "reply", result.request_id)  # used: by the first attempt
@@ -197,7 +204,7 @@ class Outbox:
         if result.outcome == DELIVERED:
             return self._finish(answer, "sent", "reply", result.request_id)
         if result.outcome == MAYBE:
-            return self._later(answer, MAYBE_RETRY_MS, phase="reply?")
+            return self._later(answer, maybe_retry_ms(answer.attempts), phase="reply?")
         if result.outcome == LIMITED:
             return self._later(answer, int(result.retry_after * 1000))
         if result.outcome == NOT_SENT or result.status == 400:

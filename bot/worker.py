@@ -427,7 +427,10 @@ class Worker:
     def _resend(self) -> int:
         with self.active_lock:
             busy = {key[4:] for key in self.active if key.startswith("out:")}
-        answers = self.outbox.due(limit=max(1, self.max_in_flight - self.dispatcher.in_flight), exclude=busy)
+        # answers tried again get a quarter of the places, half when the worker is not busy: new events
+        # are never starved by them (a LINE slower than our timeout made every thread a retry)
+        room = max(self.max_in_flight // 4, self.max_in_flight // 2 - self.dispatcher.in_flight)
+        answers = self.outbox.due(limit=room, exclude=busy)
         for answer in answers:
             if self._take("out:" + answer.event_id):
                 self.dispatcher.submit(answer.user_id or answer.event_id,

@@ -138,3 +138,9 @@ def test_rate_limits_wait_for_retry_after_and_a_used_up_quota_holds(db, line):
     limited = record(outbox, db, line, token=False)
     assert outbox.send(limited) == "pending"
     assert row(db, limited.event_id).next_attempt_at > time.time() * 1000
+
+
+def test_a_reply_that_may_have_gone_out_is_tried_again_after_1_2_4_then_8_seconds():
+    from bot.outbox import maybe_retry_ms
+
+    assert [maybe_retry_ms(n) for n in range(6)] == [1000, 2000, 4000, 8000, 8000, 8000]
