@@ -40,7 +40,7 @@ class Users:
             language = self.gateway.profile_language(user_id)
             locale = normalise_locale(language)
             try:
-                with self.db.session() as s:
+                with self.db.session(watched=True) as s:  # cut if the database goes silent (never hang a worker)
                     s.add(LineUser(user_id=user_id, language=language, locale=locale))
             except IntegrityError:
                 pass
@@ -70,7 +70,7 @@ class Users:
 
     def _lookup(self, user_ids: list) -> dict:
         """{user: locale} for those of the users the database knows (one autocommit query)."""
-        with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self.db.connection(single=True) as conn:  # cut if the database goes silent
             if self.db.url.startswith("postgresql"):
                 found = conn.exec_driver_sql("SELECT user_id, locale FROM line_users WHERE user_id = ANY(%s)",
                                              (list(user_ids),)).all()

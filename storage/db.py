@@ -142,15 +142,20 @@ class Database:
         dbapi_conn.commit()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, watched: bool = False) -> Iterator[Session]:
         """A session that commits at the end of the block, or rolls back on error.
 
         Inside a unit of work of this database (same thread), the unit's session is
-        given instead: its writes commit with the event, or not at all.
+        given instead: its writes commit with the event, or not at all. ``watched``:
+        otherwise a `bounded` one (a worker's short writes: cut if the database goes silent).
         """
         current = _current.get()
         if current is not None and current[0] is self:
             yield current[1]
+            return
+        if watched:
+            with self.bounded() as session:
+                yield session
             return
         session: Session = self._sessions()
         try:
