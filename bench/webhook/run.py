@@ -432,6 +432,8 @@ class Run:
         wrk_done = time.time()
         wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         accepted = accepted_ids(wrk)  # None: the bot answers inside the request (nothing to wait for)
+        if accepted is not None:  # only this run's events: a warm-up request still in flight may commit late
+            accepted &= set(bodies.ids)
         backlog = None
         # wait for the answers: until every accepted event has one, or nothing new for a while
         last_count, last_change = -1, time.time()
@@ -461,6 +463,7 @@ class Run:
             label=label, wrk=wrk, sent=wrk["requests"], accepted=len(accepted), answered=len(answered),
             duplicates=sum(n - 1 for n in per_event.values() if n > 1),
             missing=len(accepted - answered) if missing is None else missing,
+            missing_ids=sorted(accepted - answered)[:500] if missing is None else [],
             answered_not_accepted=len(set(per_event) - accepted), strangers=strangers,
             replies=sends.get("reply", 0), pushes=sends.get("push", 0),
             refused_repeats=counts.get(f"{REPLY} 400", 0) + counts.get(f"{PUSH} 409", 0),
@@ -550,6 +553,8 @@ class Run:
             result = self.measure(label, mock_url, {"web": children(proc.pid), "worker": [w.pid for w in workers]},
                                   bodies, port, lambda _wrk: self.seen(), pause_ms)
             result["tracebacks"] = sum(p.tail(100000).count("Traceback") for p in [proc, *workers])
+            if result["missing"]:  # where the unanswered ones are: their rows, for the notes
+                result["missing_rows"] = self.where_missing(result.pop("missing_ids", []))
         finally:
             for spy in spies:
                 spy.send_signal(signal.SIGINT)
@@ -558,6 +563,15 @@ class Run:
         result.update(bot="ours", web=str(web), processes=processes, worker_threads=worker_threads, nice=nice)
         return result
 
+    def where_missing(self, ids: list[str]) -> dict:
+        """{status of the event / status and phase of its answer: count} for events never answered."""
+        if not ids:
+            return {}
+        quoted = ",".join("'" + i.replace("'", "") + "'" for i in ids)
+        rows = self._sql(f"SELECT e.status, coalesce(d.status || ' ' || d.phase, 'no answer row') FROM accepted_events e "
+                         f"LEFT JOIN deliveries d ON d.event_id = e.webhook_event_id WHERE e.webhook_event_id IN ({quoted})")
+        return dict(Counter(f"{a} / {b}" for a, b in rows))
+
     def warm_up(self, name: str, port: int, rate: Optional[float], ours: bool) -> None:
         """A few seconds of the same load first, not counted: the measured run sees a process as it
         runs for hours (its connections open, every thread past its first request) — a cold gunicorn
@@ -565,7 +579,7 @@ class Run:
         if self.args.warm_up <= 0:
             return
         bodies = Bodies(self.tmp / f"{name}-warm.tsv", int((rate or 300) * self.args.warm_up) + 200, self.args.users,
-                        f"w{name}{self.id[:4]}", seed=zlib.crc32(name.encode()) + 1)
+                        f"w{name}{self.id[:3]}", seed=zlib.crc32(name.encode()) + 1)
         run_wrk(self.wrk, f"http://127.0.0.1:{port}/callback", bodies, self.args.warm_up, self.args.connections,
                 1000 * self.args.connections / rate if rate else 0)
         if ours:  # ours: until the warm-up's events are answered (then the queue is emptied)
@@ -754,7 +768,9 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
         if r["bot"] == "ours":
             lines.append(f"- {names[key[0]]}, {r['label']}: {r['backlog'] or 0:,} events still queued when wrk stopped; "
                          f"{r['loading']:,} loading animations, {r['profiles']:,} profile look-ups, "
-                         f"{r['tracebacks']} tracebacks in the logs" + latency_text(r.get("latency")) + ".")
+                         f"{r['tracebacks']} tracebacks in the logs" + latency_text(r.get("latency")) + "."
+                         + (f" Never answered: {r['missing_rows']} (event status / answer status and phase)."
+                            if r.get("missing_rows") else ""))
     if args.notes and Path(args.notes).exists():
         lines += ["", Path(args.notes).read_text().strip()]
     lines.append("")
