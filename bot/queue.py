@@ -66,17 +66,18 @@ ACCEPT_SQLITE = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["we
 # may turn it into an anti-join that, on a table grown faster than its statistics (a fresh
 # deployment's first burst), scans every open delivery for every candidate event — measured: one
 # reservation took 4 s with 5,000 answers open, and the workers fell behind for good.
-TURN = """
+_TURN = """
 e.status = 'queued' AND e.ripe_at <= :now AND e.next_attempt_at <= :now
 AND NOT EXISTS (SELECT 1 FROM accepted_events p WHERE p.status = 'queued' AND p.user_key = e.user_key
                 AND (p.event_timestamp < e.event_timestamp
                      OR p.event_timestamp = e.event_timestamp AND p.received_at < e.received_at
                      OR p.event_timestamp = e.event_timestamp AND p.received_at = e.received_at
-                        AND p.webhook_event_id < e.webhook_event_id) OFFSET 0)
+                        AND p.webhook_event_id < e.webhook_event_id) {fence})
 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.user_id = e.user_id AND d.status IN ('pending', 'sending')
-                OFFSET 0)
+                {fence})
 """
-TURN_SQLITE = TURN.replace(" OFFSET 0", "").replace("\n                OFFSET 0", "")  # SQLite: no OFFSET without LIMIT
+TURN = _TURN.format(fence="OFFSET 0")
+TURN_SQLITE = _TURN.format(fence="")  # SQLite takes no OFFSET without a LIMIT
 WINDOW = """(SELECT webhook_event_id, user_key, user_id, event_timestamp, received_at, status, ripe_at, next_attempt_at,
                    reserved_until, reserved_by FROM accepted_events WHERE status = 'queued'
             ORDER BY event_timestamp, received_at LIMIT :window) e"""
@@ -181,9 +182,12 @@ class GroupInsert:
             self.cond.notify_all()
 
     def _run(self, batch: list[_Waiting]) -> None:
-        unique = list({row["webhook_event_id"]: row for w in reversed(batch) for row in reversed(w.rows)}.values())
+        unique: dict[str, dict] = {}  # an event in two requests at once is inserted once
+        for waiting in batch:
+            for row in waiting.rows:
+                unique.setdefault(row["webhook_event_id"], row)
         try:
-            fresh = self.insert(unique[::-1])
+            fresh = self.insert(list(unique.values()))
         except Exception as exc:
             for waiting in batch:
                 waiting.error = exc if is_outage(exc) else RefusedTogether()

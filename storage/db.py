@@ -266,19 +266,22 @@ def _remember_socket(session: Session, _transaction, connection) -> None:
         session.info.pop("pg_socket", None)
 
 
-class _Cutter:
-    """Shuts down the socket of a session's connection when its deadline passes (the blocked call
-    fails at once) — but never once the session has finished with it: the connection may be back
-    in the pool, in another thread's hands."""
+class _SocketCutter:
+    """Shuts down a connection's socket when its deadline passes (the blocked call fails at once) —
+    but never once its user has finished with it: the connection may be back in the pool, in another
+    thread's hands."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, fd: Optional[int]):
+        self.fd = fd
         self.lock = threading.Lock()
         self.finished = False
 
+    def _socket(self) -> Optional[int]:
+        return self.fd
+
     def __call__(self) -> None:
         with self.lock:
-            fd = self.session.info.get("pg_socket")
+            fd = self._socket()
             if self.finished or fd is None or fd < 0:
                 return
             log.warning("a database call outlived its deadline; cutting its connection")
@@ -291,31 +294,24 @@ class _Cutter:
     def finish(self) -> None:
         with self.lock:
             self.finished = True
-            self.session.info.pop("pg_socket", None)
+            self._forget()
+
+    def _forget(self) -> None:
+        pass
 
 
-class _SocketCutter(_Cutter):
-    """The same for a Core connection whose socket is known from the start."""
+class _Cutter(_SocketCutter):
+    """The same for a session, whose socket is known once its transaction began (`_remember_socket`)."""
 
-    def __init__(self, fd: int):  # noqa: D107 (no session: the socket itself)
-        self.fd = fd
-        self.lock = threading.Lock()
-        self.finished = False
+    def __init__(self, session: Session):
+        super().__init__(None)
+        self.session = session
 
-    def __call__(self) -> None:
-        with self.lock:
-            if self.finished or self.fd is None or self.fd < 0:
-                return
-            log.warning("a database call outlived its deadline; cutting its connection")
-            sock = socket.socket(fileno=os.dup(self.fd))
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            finally:
-                sock.close()
+    def _socket(self) -> Optional[int]:
+        return self.session.info.get("pg_socket")
 
-    def finish(self) -> None:
-        with self.lock:
-            self.finished = True
+    def _forget(self) -> None:
+        self.session.info.pop("pg_socket", None)
 
 
 def is_outage(exc: BaseException) -> bool:
