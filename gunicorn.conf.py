@@ -31,4 +31,4 @@ def post_fork(server, worker):
     app = server.app.wsgi()
     services = app.extensions.get("gonghao")
     if services is not None:
-        services.db.engine.dispose(close=False)  # the parent's connections stay the parent's
+        services.db.forget_inherited_connections()  # the parent's connections stay the parent's

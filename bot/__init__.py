@@ -19,7 +19,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     Nothing starts here: `gonghao serve` and `gonghao chat` (and the tests) call `start_embedded`.
     """
-    from bot import security
+    from bot import security, webhook
 
     config = config or Config.from_env()
     use_clock(config)
@@ -28,6 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["SECRET_KEY"] = config.secret_key or os.urandom(32).hex()
     init_services(app, config)
     init_blueprints(app)
+    webhook.init_app(app, security.headers(config.production))
     return app
 
 

@@ -25,7 +25,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional, Sequence
 
 from sqlalchemy import DateTime, Text, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -55,8 +54,15 @@ def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
 
 
 _TABLE = AcceptedEvent.__table__
-ACCEPT_PG = pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["webhook_event_id"]).returning(
-    _TABLE.c.webhook_event_id)
+# PostgreSQL's, in psycopg's terms: one statement text for any number of rows (each column an array)
+_ACCEPT_COLUMNS = (("webhook_event_id", "varchar"), ("user_id", "varchar"), ("user_key", "varchar"),
+                   ("event_type", "varchar"), ("event_timestamp", "bigint"), ("is_redelivery", "boolean"),
+                   ("payload", "text"), ("received_at", "timestamptz"), ("ripe_at", "bigint"))
+ACCEPT_PG_ARRAYS = (
+    f"INSERT INTO accepted_events ({', '.join(name for name, _ in _ACCEPT_COLUMNS)}, status, attempts, "
+    "next_attempt_at, reserved_until) "
+    f"SELECT *, 'queued', 0, 0, 0 FROM unnest({', '.join(f'%b::{kind}[]' for _, kind in _ACCEPT_COLUMNS)}) "
+    "ON CONFLICT (webhook_event_id) DO NOTHING RETURNING webhook_event_id")
 ACCEPT_SQLITE = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["webhook_event_id"]).returning(
     _TABLE.c.webhook_event_id)
 
@@ -264,9 +270,14 @@ class EventQueue:
         return fresh
 
     def _insert(self, rows: list[dict]) -> set[str]:
-        """One INSERT … ON CONFLICT DO NOTHING RETURNING on a plain connection (no ORM: this runs per request)."""
-        with self.db.connection(self.accept_seconds, single=True) as conn:
-            return set(conn.execute(ACCEPT_PG if self.db.postgres else ACCEPT_SQLITE, rows).scalars().all())
+        """One INSERT … ON CONFLICT DO NOTHING RETURNING (no ORM: this runs per request; on PostgreSQL
+        not even SQLAlchemy's execute, see `Database.driver_connection`)."""
+        if not self.db.postgres:
+            with self.db.connection(self.accept_seconds) as conn:
+                return set(conn.execute(ACCEPT_SQLITE, rows).scalars().all())
+        columns = [[row[name] for row in rows] for name, _ in _ACCEPT_COLUMNS]
+        with self.db.driver_connection(self.accept_seconds) as conn:
+            return {found for found, in conn.execute(ACCEPT_PG_ARRAYS, columns, prepare=True)}
 
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than
