@@ -12,7 +12,8 @@
 - ``x-line-request-id`` is logged; message contents and names never are.
 
 The sends (reply, push, multicast, loading animation) and the profile are plain
-JSON over keep-alive ``http.client`` connections kept in a small pool, with the
+JSON over keep-alive connections of our own (`Connection`: a socket, and httptools'
+parser for the answers) kept in a small pool, with the
 SDK's headers and its ``ApiException`` for refusals: the generated ``MessagingApi``
 methods re-validate every argument with pydantic and parse every answer into
 models, and urllib3 adds its own layers; together they cost more CPU than the
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 from urllib.parse import quote, urlsplit
 
+import httptools
 import urllib3
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from linebot.v3.messaging.exceptions import ApiException
@@ -140,6 +142,94 @@ class Response:
     data: bytes
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection: the request written in one ``sendall``, the answer read by
+    httptools' parser (llhttp, in C). Through http.client, the email package's header parsing and
+    the response object cost about a fifth of an answer's CPU in the worker (bench/webhook/notes.md).
+
+    Raises `NotWritten` when it cannot connect, ``OSError`` or ``http.client.HTTPException`` once the
+    request may have left (the gateway calls that *maybe* delivered).
+    """
+
+    def __init__(self, host: str, port: int, context: Optional[ssl.SSLContext]):
+        self.host, self.port, self.context = host, port, context
+        self.host_header = host if port in (80, 443) else f"{host}:{port}"
+        self.sock: Optional[socket.socket] = None
+
+    def connect(self, timeout: float) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is not None:
+                sock = self.context.wrap_socket(sock, server_hostname=self.host)
+        except OSError as exc:
+            raise NotWritten(type(exc).__name__) from exc
+        self.sock = sock
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+    def request(self, method: str, path: str, body: Optional[bytes], headers: dict) -> tuple[Response, bool]:
+        """(LINE's answer, whether the connection may be used again)."""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        return _Answer().read(self.sock, method)
+
+
+class _Answer:
+    """httptools' callbacks, collecting one response."""
+
+    def __init__(self):
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.head_done = self.complete = self.keep_alive = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()  # the parser forgets it once the message is over
+
+    def read(self, sock: socket.socket, method: str) -> tuple[Response, bool]:
+        parser = self.parser
+        while not self.complete:
+            data = sock.recv(65536)
+            if not data:
+                return self._closed(parser)
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserError as exc:
+                raise http.client.HTTPException(f"unparseable answer ({type(exc).__name__})") from exc
+        status = parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (never asked for): the real one follows
+            return _Answer().read(sock, method)
+        return Response(status, self.headers, b"".join(self.chunks)), self.keep_alive
+
+    def _closed(self, parser) -> tuple[Response, bool]:
+        """The server closed the connection: complete only for an answer that runs until the close."""
+        framed = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "").lower()
+        if not self.head_done:
+            raise http.client.RemoteDisconnected("LINE closed the connection without an answer")
+        if framed:
+            raise http.client.IncompleteRead(b"".join(self.chunks))
+        return Response(parser.get_status_code(), self.headers, b"".join(self.chunks)), False
+
+
 class Connections:
     """Keep-alive HTTP/1.1 connections to the API host, each used by one thread at a time.
 
@@ -150,64 +240,51 @@ class Connections:
 
     def __init__(self, base_url: str, timeout: float, keep: int):
         parts = urlsplit(base_url)
-        self.https = parts.scheme == "https"
+        https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
-        self.port = parts.port or (443 if self.https else 80)
+        self.port = parts.port or (443 if https else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self.keep = keep
-        self.idle: list = []
+        self.idle: list[Connection] = []
         self.lock = threading.Lock()
-        self.context = ssl.create_default_context() if self.https else None
+        self.context = ssl.create_default_context() if https else None
 
-    def _take(self, timeout: float):
+    def _take(self) -> Connection:
         conn = None
         with self.lock:
             if self.idle:
                 conn = self.idle.pop()
-        if conn is not None and conn.sock is not None and urllib3.util.wait.wait_for_read(conn.sock, timeout=0.0):
+        if conn is not None and urllib3.util.wait.wait_for_read(conn.sock, timeout=0.0):
             conn.close()  # closed by the server (or something unexpected is waiting): a new one
             conn = None
-        if conn is None:
-            if self.https:
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
-            else:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        elif conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        conn.timeout = timeout
-        return conn
+        return conn or Connection(self.host, self.port, self.context)
 
     def request(self, method: str, path: str, body: Optional[bytes], headers: dict,
                 timeout: Optional[float] = None) -> Response:
         """One request within ``timeout`` seconds in all; NotWritten when it could not even connect."""
         timeout = timeout or self.timeout
-        conn = self._take(timeout)
+        conn = self._take()
         ticket = WATCHDOG.arm(timeout, _closer(conn))  # the whole call, not each read
         try:
             if conn.sock is None:
-                try:
-                    conn.connect()
-                except OSError as exc:
-                    raise NotWritten(type(exc).__name__) from exc
-            conn.request(method, self.prefix + path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
+                conn.connect(timeout)
+            else:
+                conn.sock.settimeout(timeout)
+            response, reusable = conn.request(method, self.prefix + path, body, headers)
         except BaseException:
             conn.close()
             raise
         finally:
             WATCHDOG.disarm(ticket)
-        if response.will_close:
-            conn.close()
-        else:
+        if reusable:
             with self.lock:
                 if len(self.idle) < self.keep:
                     self.idle.append(conn)
                     conn = None
-            if conn is not None:
-                conn.close()
-        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+        if conn is not None:
+            conn.close()
+        return response
 
     def close(self) -> None:
         with self.lock:
