@@ -91,8 +91,14 @@ WINDOW = """(SELECT webhook_event_id, user_key, user_id, event_timestamp, receiv
 # reservation reads a few hundred rows however long the queue is. The planner's statistics come from
 # quiet times (hardly anything queued), so during a burst it would rather read every queued row and
 # sort them: measured 25 ms a reservation at 4,000 queued (3 ms this way), and the reservations then
-# took half a core of the database. These settings hold for the reservation's transaction only.
-ORDERED_SCAN = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+# took half a core of the database. And it is planned afresh each time: psycopg prepares a statement
+# run often, and PostgreSQL would then keep a generic plan made while the queue was empty; during the
+# next burst that plan checked each candidate event against every queued row (a reservation read
+# millions of rows). Only this statement: planning every statement afresh cost PostgreSQL ~0.15 ms of
+# CPU per answered event (pg_stat_statements, bench/webhook/notes.md). These settings hold for the
+# reservation's transaction only.
+ORDERED_SCAN = ("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; "
+                "SET LOCAL plan_cache_mode = force_custom_plan")
 HEADS = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM {WINDOW}
 WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")
 HEADS_OF_USER = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM
@@ -100,7 +106,7 @@ HEADS_OF_USER = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestam
 WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")  # a console's worker: its user's events only
 RESERVE = text(f"""WITH chosen AS (
   SELECT e.webhook_event_id FROM {WINDOW}
-  WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me)
+  WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me AND e.webhook_event_id <> ALL(:busy))
   ORDER BY e.event_timestamp, e.received_at LIMIT :n),
 locked AS (
   SELECT x.webhook_event_id FROM accepted_events x JOIN chosen USING (webhook_event_id)
@@ -295,12 +301,13 @@ class EventQueue:
         skip = set(exclude)
         return [tuple(row) for row in found if row[0] not in skip][:limit]
 
-    def reserve(self, worker: str, limit: int, lease_ms: int) -> list[tuple[str, str, int]]:
+    def reserve(self, worker: str, limit: int, lease_ms: int, busy: Sequence[str] = ()) -> list[tuple[str, str, int]]:
         """Like `heads`, but each event returned is reserved for ``worker`` for ``lease_ms`` (PostgreSQL).
 
         Workers then take different events instead of racing for the same ones; a reservation
         decides nothing else (the row lock and the state's version do): a worker that stalls
-        simply lets it lapse.
+        simply lets it lapse. ``busy``: the worker's own events in progress, not reserved again
+        (each needless reservation is an UPDATE: they had been 2–3 per answered event).
         """
         if not self.db.postgres:
             return self.heads(limit)
@@ -308,7 +315,7 @@ class EventQueue:
         with self.db.connection() as s:
             s.exec_driver_sql(ORDERED_SCAN)
             found = s.execute(RESERVE, {"now": now, "window": max(500, 8 * limit), "n": limit, "me": worker,
-                                        "until": now + lease_ms}).all()
+                                        "until": now + lease_ms, "busy": list(busy)}).all()
         return sorted((tuple(row) for row in found), key=lambda row: row[2])
 
     def claim(self, session: Session, event_id: str) -> Optional[tuple[dict, datetime]]:

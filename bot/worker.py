@@ -415,7 +415,8 @@ class Worker:
                 if self._take(event_id):
                     self.dispatcher.submit(user_key, lambda e=event_id, u=user_key: self._process(e, u), stamp)
             return taken + len(heads)
-        heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms) if self._take(head[0])]
+        mine = [key for key in busy if not key.startswith("out:")]
+        heads = [head for head in self.queue.reserve(self.id, room, self.reserve_ms, mine) if self._take(head[0])]
         for start in range(0, len(heads), self.batch):
             batch = heads[start:start + self.batch]
             with self.active_lock:

@@ -133,15 +133,11 @@ class Database:
             event.listen(self._sessions, "after_begin", _remember_socket)
 
     def _postgres_timeouts(self, dbapi_conn, _record):
-        # force_custom_plan: psycopg prepares a statement run often, and PostgreSQL would then keep a
-        # generic plan made while the queue was empty; during the next burst that plan checked each
-        # candidate event against every queued row (a reservation read millions of rows). A plan made
-        # for each execution costs a fraction of a millisecond.
+        # (the queue's reservation plans each run afresh: see ORDERED_SCAN in bot/queue.py)
         ms = self.statement_ms
         with dbapi_conn.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = {ms}; SET lock_timeout = {ms}; "
-                           f"SET idle_in_transaction_session_timeout = {ms * 2}; "
-                           "SET plan_cache_mode = force_custom_plan")
+                           f"SET idle_in_transaction_session_timeout = {ms * 2}")
         dbapi_conn.commit()
 
     @contextlib.contextmanager
