@@ -270,22 +270,10 @@ class UserSerialDispatcher:
                 self.in_flight -= 1
                 self.idle.notify_all()
 
-    def wait_below(self, limit: int, timeout: float, resume: Optional[int] = None) -> None:
-        """When ``limit`` jobs are in flight, waits until no more than ``resume`` are (or ``timeout``)."""
-        deadline = time.monotonic() + timeout
+    def wait_until(self, ready: Callable[[], bool], timeout: float) -> None:
+        """Until ``ready()`` (asked again each time a job finishes) or ``timeout``."""
         with self.lock:
-            if self.in_flight < limit:
-                return
-            while self.in_flight > (limit - 1 if resume is None else resume):
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.idle.wait(left):
-                    return
-
-    def wait_for_any(self, timeout: float) -> None:
-        """Until some job finishes (or ``timeout``)."""
-        with self.lock:
-            if self.in_flight:
-                self.idle.wait(timeout)
+            self.idle.wait_for(ready, timeout)
 
     def wait_idle(self, timeout: float = 30) -> bool:
         deadline = time.time() + timeout
@@ -400,12 +388,13 @@ class Worker:
             removed = self.queue.trim()
             if removed:
                 log.info("trimmed %d old rows", removed)
-        room = self.max_in_flight - self.dispatcher.in_flight - self.batched
-        if room <= 0:
-            self.dispatcher.wait_below(self.max_in_flight, 0.5, resume=self.max_in_flight // 2)
-            return 1
-        if room < self.batch and self.services.db.postgres and self.dispatcher.in_flight:
-            self.dispatcher.wait_for_any(0.05)  # a few more free places first: one larger batch costs less
+        room = self._room()
+        if room <= 0 or room < self.batch and self.services.db.postgres and self.dispatcher.in_flight:
+            # a few more free places first (one larger batch costs less); on SQLite half of them. Waiting on
+            # the places themselves, not on any job's end: the loop had turned thousands of times a second
+            # while batches not yet decided filled the places (a fifth of the worker's CPU)
+            wanted = self.batch if self.services.db.postgres else self.max_in_flight // 2
+            self.dispatcher.wait_until(lambda: self._room() >= wanted, 0.5 if room <= 0 else 0.05)
             return 1
         with self.active_lock:
             busy = list(self.active)
@@ -423,6 +412,10 @@ class Worker:
                 self.batched += len(batch)
             self.dispatcher.submit(f"batch:{batch[0][0]}", lambda b=batch: self._process_batch(b), batch[0][2])
         return taken + len(heads)
+
+    def _room(self) -> int:
+        """Places for more jobs: events taken in batches count before their batch has started."""
+        return self.max_in_flight - self.dispatcher.in_flight - self.batched
 
     def _take(self, key: str) -> bool:
         with self.active_lock:

@@ -104,3 +104,36 @@ def test_users_the_bot_has_not_met_have_their_profiles_asked_side_by_side(bot):
     answered = sorted(call.time for call in bot.line.requests if call.path.startswith(PROFILE_PREFIX))
     assert len(answered) == len(people)
     assert answered[-1] - answered[0] < 2.5, answered  # in a row: at least 5.5 s between the first and the last
+
+
+@production
+def test_the_worker_waits_quietly_while_its_places_are_full(bot, monkeypatch):
+    """While batches taken fill the worker's places, its loop sleeps until places free up; it had
+    turned thousands of times a second (a fifth of the worker's CPU under load)."""
+    import threading
+
+    from bot.worker import EventProcessor, Worker
+
+    turns, deciding = [], threading.Event()
+    real_turn, real_decide = Worker.turn, EventProcessor.decide_batch
+    monkeypatch.setattr(Worker, "turn", lambda self: turns.append(1) or real_turn(self))
+
+    def slow_decide(self, ids):
+        deciding.set()
+        threading.Event().wait(1.5)  # a slow database, say
+        return real_decide(self, ids)
+    quick(bot)
+    people = users(48)  # more than the 32 places of a worker with 16 threads
+    assert bot.post([le.follow_event(u, reply_token=bot.token(u)) for u in people]).status_code == 200
+    bot.wait_idle(timeout=60)  # known to the bot now: their next events go in batches
+    welcomed = [len(bot.line.texts_to(u)) for u in people]
+    monkeypatch.setattr(EventProcessor, "decide_batch", slow_decide)
+    bot.stop_worker()
+    assert bot.post([le.text_event(u, "聯絡窗口", reply_token=bot.token(u)) for u in people]).status_code == 200
+    bot.start_worker()
+    assert deciding.wait(10)
+    turns.clear()
+    threading.Event().wait(1.0)  # watching the loop while the batches are being decided
+    assert len(turns) < 50
+    bot.wait_idle(timeout=60)
+    assert [len(bot.line.texts_to(u)) - before for u, before in zip(people, welcomed)] == [1] * len(people)
