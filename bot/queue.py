@@ -28,7 +28,7 @@ from sqlalchemy import DateTime, Text, bindparam, delete, func, select, text, up
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.db import Database, is_outage
+from storage.db import Arrays, Database, is_outage
 from storage.models import AcceptedEvent, Delivery, DialogState
 
 log = logging.getLogger("gonghao.queue")
@@ -54,14 +54,13 @@ def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
 
 
 _TABLE = AcceptedEvent.__table__
-# PostgreSQL's, in psycopg's terms: one statement text for any number of rows (each column an array)
-_ACCEPT_COLUMNS = (("webhook_event_id", "varchar"), ("user_id", "varchar"), ("user_key", "varchar"),
-                   ("event_type", "varchar"), ("event_timestamp", "bigint"), ("is_redelivery", "boolean"),
-                   ("payload", "text"), ("received_at", "timestamptz"), ("ripe_at", "bigint"))
+# PostgreSQL's: one statement text for any number of rows (storage.db.Arrays)
+_ACCEPT = Arrays(("webhook_event_id", "varchar"), ("user_id", "varchar"), ("user_key", "varchar"),
+                 ("event_type", "varchar"), ("event_timestamp", "bigint"), ("is_redelivery", "boolean"),
+                 ("payload", "text"), ("received_at", "timestamptz"), ("ripe_at", "bigint"))
 ACCEPT_PG_ARRAYS = (
-    f"INSERT INTO accepted_events ({', '.join(name for name, _ in _ACCEPT_COLUMNS)}, status, attempts, "
-    "next_attempt_at, reserved_until) "
-    f"SELECT *, 'queued', 0, 0, 0 FROM unnest({', '.join(f'%b::{kind}[]' for _, kind in _ACCEPT_COLUMNS)}) "
+    f"INSERT INTO accepted_events ({', '.join(name for name, _ in _ACCEPT.columns)}, status, attempts, "
+    f"next_attempt_at, reserved_until) SELECT *, 'queued', 0, 0, 0 FROM {_ACCEPT.rows} "
     "ON CONFLICT (webhook_event_id) DO NOTHING RETURNING webhook_event_id")
 ACCEPT_SQLITE = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["webhook_event_id"]).returning(
     _TABLE.c.webhook_event_id)
@@ -281,9 +280,8 @@ class EventQueue:
         if not self.db.postgres:
             with self.db.connection(self.accept_seconds) as conn:
                 return set(conn.execute(ACCEPT_SQLITE, rows).scalars().all())
-        columns = [[row[name] for row in rows] for name, _ in _ACCEPT_COLUMNS]
         with self.db.driver_connection(self.accept_seconds) as conn:
-            return {found for found, in conn.execute(ACCEPT_PG_ARRAYS, columns, prepare=True)}
+            return {found for found, in conn.execute(ACCEPT_PG_ARRAYS, _ACCEPT.params(rows), prepare=True)}
 
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than

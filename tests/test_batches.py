@@ -137,3 +137,24 @@ def test_the_worker_waits_quietly_while_its_places_are_full(bot, monkeypatch):
     assert len(turns) < 50
     bot.wait_idle(timeout=60)
     assert [len(bot.line.texts_to(u)) - before for u, before in zip(people, welcomed)] == [1] * len(people)
+
+
+@production
+def test_a_batch_whose_state_another_worker_moved_writes_nothing(bot):
+    """The version fences a batch's states as it fences one (a stalled worker's batch cannot commit)."""
+    from storage.state import StaleState
+
+    store, db = bot.services.store, bot.services.db
+    first, second, newcomer = users(3)
+    store.save_state(first, {"step": 1})
+    store.save_state(second, {"step": 1})
+    with db.session() as s:
+        read = store.load_many(s, [first, second])
+    store.save_state(second, {"step": 2})  # another worker got there first
+    with pytest.raises(StaleState):
+        with db.session() as s:
+            store.save_many(s, [(first, {"step": 3}, read[first][1]), (second, {"step": 3}, read[second][1]),
+                                (newcomer, {"step": 3}, -1)])
+    with db.session() as s:
+        after = store.load_many(s, [first, second, newcomer])
+    assert [after.get(user, (None, -1))[0] for user in (first, second, newcomer)] == [{"step": 1}, {"step": 2}, None]
