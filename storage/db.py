@@ -58,12 +58,15 @@ class Watchdog:
 
     def arm(self, seconds: float, action: Callable[[], None]) -> int:
         ticket = next(self.ids)
+        due = time.monotonic() + seconds
         with self.lock:
-            heapq.heappush(self.heap, (time.monotonic() + seconds, ticket, action))
+            sooner = not self.heap or due < self.heap[0][0]
+            heapq.heappush(self.heap, (due, ticket, action))
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="gh-watchdog", daemon=True)
                 self.thread.start()
-            self.lock.notify()
+            if sooner:  # else the thread wakes for the earlier deadline anyway (waking it on every call
+                self.lock.notify()  # -- every LINE call and transaction -- cost a thread switch each)
         return ticket
 
     def disarm(self, ticket: int) -> None:
