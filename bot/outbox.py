@@ -44,7 +44,7 @@ from bot import metrics
 from bot.gateway import (DELIVERED, LIMITED, MAYBE, NOT_SENT, QUOTA, REPLY_TOKEN_FRESH_SECONDS, LineGateway,
                          retry_key_for)
 from bot.queue import backoff_ms, now_ms
-from storage.db import Arrays, Database, execute_arrays
+from storage.db import Database, Recordset, execute_rows
 from storage.models import Delivery
 
 log = logging.getLogger("gonghao.outbox")
@@ -61,14 +61,14 @@ _SENT = text("UPDATE deliveries SET status = 'sent', method = :method, request_i
              "WHERE event_id = :id").bindparams(bindparam("at", type_=DateTime(timezone=True)))
 _ENDED = text("UPDATE deliveries SET status = :status, reason = :reason, claim = NULL, claimed_until = 0, "
               "attempts = :attempts WHERE event_id = :id AND claim = :claim")
-# PostgreSQL: a batch's answers, and the deliveries recorded, each in one statement (storage.db.Arrays)
-_ADD_ROWS = Arrays(("id", "varchar"), ("user", "varchar"), ("token", "varchar"), ("stamp", "bigint"),
+# PostgreSQL: a batch's answers, and the deliveries recorded, each in one statement (storage.db.Recordset)
+_ADD_ROWS = Recordset(("id", "varchar"), ("user", "varchar"), ("token", "varchar"), ("stamp", "bigint"),
                    ("messages", "text"), ("claim", "varchar"), ("until", "bigint"), ("phase", "varchar"),
                    ("at", "timestamptz"))
 _ADD_PG = ("INSERT INTO deliveries (event_id, user_id, reply_token, event_timestamp, messages, status, claim, "
            'claimed_until, phase, attempts, next_attempt_at, created_at) SELECT x.id, x."user", x.token, x.stamp, '
            f"x.messages, 'sending', x.claim, x.until, x.phase, 0, 0, x.at FROM {_ADD_ROWS.rows}")
-_SENT_ROWS = Arrays(("id", "varchar"), ("method", "varchar"), ("request", "varchar"), ("at", "timestamptz"),
+_SENT_ROWS = Recordset(("id", "varchar"), ("method", "varchar"), ("request", "varchar"), ("at", "timestamptz"),
                     ("attempts", "integer"))
 _SENT_PG = ("UPDATE deliveries d SET status = 'sent', method = x.method, request_id = x.request, sent_at = x.at, "
             "messages = '[]', reply_token = NULL, claim = NULL, claimed_until = 0, attempts = x.attempts "
@@ -133,7 +133,7 @@ class Outbox:
                          "messages": json.dumps(messages, ensure_ascii=False, separators=(",", ":")),
                          "until": until, "at": now})
         if rows and self.db.postgres:
-            execute_arrays(session, _ADD_PG, _ADD_ROWS, rows)
+            execute_rows(session, _ADD_PG, _ADD_ROWS, rows)
         elif rows:
             session.execute(_ADD, rows)
         return taken
@@ -327,7 +327,7 @@ class SentMarks:
         try:
             if self.db.postgres:
                 with self.db.bounded() as session:
-                    execute_arrays(session, _SENT_PG, _SENT_ROWS, marks)
+                    execute_rows(session, _SENT_PG, _SENT_ROWS, marks)
             else:
                 with self.db.connection() as conn:
                     conn.execute(_SENT, marks)

@@ -28,7 +28,7 @@ from sqlalchemy import DateTime, Text, bindparam, delete, func, select, text, up
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.db import Arrays, Database, is_outage
+from storage.db import Database, Recordset, is_outage
 from storage.models import AcceptedEvent, Delivery, DialogState
 
 log = logging.getLogger("gonghao.queue")
@@ -54,11 +54,11 @@ def backoff_ms(attempts: int, base_ms: int = 1000) -> int:
 
 
 _TABLE = AcceptedEvent.__table__
-# PostgreSQL's: one statement text for any number of rows (storage.db.Arrays)
-_ACCEPT = Arrays(("webhook_event_id", "varchar"), ("user_id", "varchar"), ("user_key", "varchar"),
+# PostgreSQL's: one statement text for any number of rows (storage.db.Recordset)
+_ACCEPT = Recordset(("webhook_event_id", "varchar"), ("user_id", "varchar"), ("user_key", "varchar"),
                  ("event_type", "varchar"), ("event_timestamp", "bigint"), ("is_redelivery", "boolean"),
                  ("payload", "text"), ("received_at", "timestamptz"), ("ripe_at", "bigint"))
-ACCEPT_PG_ARRAYS = (
+ACCEPT_PG = (
     f"INSERT INTO accepted_events ({', '.join(name for name, _ in _ACCEPT.columns)}, status, attempts, "
     f"next_attempt_at, reserved_until) SELECT *, 'queued', 0, 0, 0 FROM {_ACCEPT.rows} "
     "ON CONFLICT (webhook_event_id) DO NOTHING RETURNING webhook_event_id")
@@ -281,7 +281,7 @@ class EventQueue:
             with self.db.connection(self.accept_seconds) as conn:
                 return set(conn.execute(ACCEPT_SQLITE, rows).scalars().all())
         with self.db.driver_connection(self.accept_seconds) as conn:
-            return {found for found, in conn.execute(ACCEPT_PG_ARRAYS, _ACCEPT.params(rows), prepare=True)}
+            return {found for found, in conn.execute(ACCEPT_PG, _ACCEPT.params(rows), prepare=True)}
 
     # -- the worker's side ---------------------------------------------------------------
     # Plain SQL: these run for every event, and building them as expressions cost more CPU than

@@ -14,7 +14,7 @@ from typing import Optional
 from sqlalchemy import DateTime, bindparam, delete, insert, select, text as sql, update
 from sqlalchemy.orm import Session
 
-from storage.db import Arrays, Database, execute_arrays
+from storage.db import Database, Recordset, execute_rows
 from storage.models import Delivery, DialogState
 
 STATE_TTL = 30 * 24 * 3600  # a letter left half-way is resumed for a month
@@ -27,8 +27,8 @@ _SAVE = sql("UPDATE dialog_states SET state = :state, expires_at = :expires, ver
     bindparam("expires", type_=DateTime(timezone=True)))
 _CREATE = sql("INSERT INTO dialog_states (user_id, state, expires_at, version) VALUES (:user, :state, :expires, 0)"
               ).bindparams(bindparam("expires", type_=DateTime(timezone=True)))
-# PostgreSQL: a batch's states in one statement each (storage.db.Arrays)
-_STATES = Arrays(("user", "varchar"), ("state", "text"), ("expires", "timestamptz"), ("version", "integer"))
+# PostgreSQL: a batch's states in one statement each (storage.db.Recordset)
+_STATES = Recordset(("user", "varchar"), ("state", "text"), ("expires", "timestamptz"), ("version", "integer"))
 _SAVE_PG = ("UPDATE dialog_states d SET state = x.state, expires_at = x.expires, version = d.version + 1 "
             f'FROM {_STATES.rows} WHERE d.user_id = x."user" AND d.version = x.version')
 _CREATE_PG = ('INSERT INTO dialog_states (user_id, state, expires_at, version) '
@@ -82,10 +82,10 @@ class ConversationStore:
             else:
                 old.append(dict(row, version=version))
         if self.db.postgres:
-            if old and execute_arrays(session, _SAVE_PG, _STATES, old) != len(old):
+            if old and execute_rows(session, _SAVE_PG, _STATES, old) != len(old):
                 raise StaleState("a batch's state")
             if new:
-                execute_arrays(session, _CREATE_PG, _STATES, [dict(row, version=0) for row in new])
+                execute_rows(session, _CREATE_PG, _STATES, [dict(row, version=0) for row in new])
             return
         if old and session.execute(_SAVE, old).rowcount != len(old):
             raise StaleState("a batch's state")
