@@ -7,12 +7,13 @@
 Scenarios, each with a mock LINE platform of its own (``python -m bot.mockline``, another process):
 
 (a) the mock answers at once: the echo bot on gunicorn sync 2, then ours (web: gunicorn gthread 2×8,
-    the Procfile's; 2 ``gonghao worker`` processes × 8 threads), then ours on sync 2 as well;
+    the Procfile's; 2 ``gonghao worker`` processes with the product's default threads, 64), then ours
+    on sync 2 as well;
 (b) the mock answers in 100 ms: the echo bot on gunicorn gthread 2×8, then ours (gthread 2×8;
-    2 worker processes × 128 threads, so that many LINE calls are in flight);
+    2 worker processes × 64 threads, the default: 128 LINE calls in flight);
 (c) the same as (b) for ours, with wrk paced to 80% of the rate ours answered in (b), for the
     webhook's acknowledgement latency while the worker works; then again with the workers under
-    ``nice -n 19`` (how to run them on a machine shared with the web);
+    ``nice -n 10``, as the Procfile runs them (the web first on a machine both share);
 (d) answer latency under load (issue 13): the mock answers in 100 ms, wrk paced to 200 events/s
     (``--d-rate``), then to 80% of the measured maximum (ours' end-to-end rate in (b), or ``--d-max``):
     p50/p95/p99 of the time from the webhook's receipt of an event (``accepted_events.received_at``
@@ -69,6 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import line_events as le  # noqa: E402
+from bot.config import Config  # noqa: E402
 from bot.gateway import retry_key_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +85,7 @@ PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 CLK = os.sysconf("SC_CLK_TCK")
 REPLY, PUSH = "/v2/bot/message/reply", "/v2/bot/message/push"
+DEFAULT_THREADS = Config.model_fields["worker_threads"].default  # GONGHAO_WORKER_THREADS unset: as shipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -800,11 +803,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-web-a", action=argparse.BooleanOptionalAction, default=True,
                         help="in (a), also run ours on the echo bot's web (sync 2)")
     parser.add_argument("--processes-a", type=int, default=2, help="worker processes in (a)")
-    parser.add_argument("--threads-a", type=int, default=8, help="GONGHAO_WORKER_THREADS in (a)")
+    parser.add_argument("--threads-a", type=int, default=DEFAULT_THREADS, help="GONGHAO_WORKER_THREADS in (a)")
     parser.add_argument("--processes-b", type=int, default=2, help="worker processes in (b) and (c)")
-    parser.add_argument("--threads-b", type=int, default=128, help="GONGHAO_WORKER_THREADS in (b) and (c)")
+    parser.add_argument("--threads-b", type=int, default=DEFAULT_THREADS, help="GONGHAO_WORKER_THREADS in (b) and (c)")
     parser.add_argument("--c-rate", type=float, help="requests/s in (c) (default: 80%% of ours' end-to-end rate in (b))")
-    parser.add_argument("--c-nice", type=int, default=19,
+    parser.add_argument("--c-nice", type=int, default=10,
                         help="(c) again with the worker processes under nice -n N (0: not again)")
     parser.add_argument("--rate-cap", type=float, default=4000, help="bodies prepared per second of wrk")
     parser.add_argument("--drain-timeout", type=float, default=15, help="give up when no answer came for this long")
