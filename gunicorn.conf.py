@@ -13,6 +13,7 @@ hence here; the files of an earlier run are removed at start.
 Logging: the root logger (the app's own loggers) and gunicorn's error and access loggers all
 write bot.logs' JSON lines at GONGHAO_LOG_LEVEL, as the worker and the CLI do.
 """
+import logging
 import os
 import tempfile
 
@@ -22,9 +23,22 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 from bot.metrics import gunicorn_child_exit as child_exit, gunicorn_on_starting as on_starting  # noqa: E402,F401
 from bot.logs import gunicorn_logconfig_dict  # noqa: E402
 
+from gunicorn.glogging import Logger  # noqa: E402
+
+
+class QuietAccessLogger(Logger):
+    """gunicorn builds every access-log line (a dict of twenty fields, a formatted date) whenever a logging
+    configuration is given, and only then asks the logger's level; below INFO the line is never built."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
+
+
 preload_app = True
 worker_class = "gthread"
 logconfig_dict = gunicorn_logconfig_dict()
+logger_class = QuietAccessLogger
 
 
 def post_fork(server, worker):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
@@ -272,3 +273,43 @@ def test_a_heartbeat_called_on_every_loop_turn_writes_at_most_every_few_seconds(
     beat()
     assert heartbeat.freshest(console.db) == first and first is not None
     assert heartbeat.live_workers(console.db, 30) == 1
+
+
+@pytest.mark.parametrize("level, logged", [("INFO", True), ("WARNING", False)])
+def test_gunicorn_writes_access_lines_only_at_info(tmp_path, level, logged):
+    """At WARNING (production) gunicorn must not even build the access line (its CPU per request); at INFO
+    the line is there, in the same JSON as every other."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}", "GONGHAO_REMINDERS": "off",
+           "LINE_CHANNEL_SECRET": "s", "GONGHAO_LOG_LEVEL": level, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", os.path.join(root, "gunicorn.conf.py"),
+                                 "--workers", "1", "--bind", f"127.0.0.1:{port}", "bot:create_app()"],
+                                env=env, cwd=root, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "gunicorn.access" and "/healthz" in line["message"]]
+    assert bool(access) == logged
