@@ -255,7 +255,9 @@ class Database:
     def _plain_engine(self) -> Engine:
         with self._plain_lock:
             if self._plain is None:
-                kwargs = dict(self._engine_kwargs, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT")
+                # the webhook's group insert runs one statement at a time (a request's own rows, when the
+                # database refused a shared one, may be a second): README, "PostgreSQL connections"
+                kwargs = dict(self._engine_kwargs, pool_size=1, max_overflow=1, isolation_level="AUTOCOMMIT")
                 self._plain = create_engine(self.url, **kwargs)
                 event.listen(self._plain, "connect", self._postgres_timeouts)
             return self._plain
