@@ -178,7 +178,7 @@ class Connection:
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return _Answer().read(self.sock, method)
+        return _Answer().read(self.sock)
 
 
 class _Answer:
@@ -205,29 +205,29 @@ class _Answer:
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()  # the parser forgets it once the message is over
 
-    def read(self, sock: socket.socket, method: str) -> tuple[Response, bool]:
+    def read(self, sock: socket.socket) -> tuple[Response, bool]:
         parser = self.parser
         while not self.complete:
             data = sock.recv(65536)
             if not data:
-                return self._closed(parser)
+                return self._closed()
             try:
                 parser.feed_data(data)
             except httptools.HttpParserError as exc:
                 raise http.client.HTTPException(f"unparseable answer ({type(exc).__name__})") from exc
         status = parser.get_status_code()
         if 100 <= status < 200:  # an interim answer (never asked for): the real one follows
-            return _Answer().read(sock, method)
+            return _Answer().read(sock)
         return Response(status, self.headers, b"".join(self.chunks)), self.keep_alive
 
-    def _closed(self, parser) -> tuple[Response, bool]:
+    def _closed(self) -> tuple[Response, bool]:
         """The server closed the connection: complete only for an answer that runs until the close."""
         framed = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "").lower()
         if not self.head_done:
             raise http.client.RemoteDisconnected("LINE closed the connection without an answer")
         if framed:
             raise http.client.IncompleteRead(b"".join(self.chunks))
-        return Response(parser.get_status_code(), self.headers, b"".join(self.chunks)), False
+        return Response(self.parser.get_status_code(), self.headers, b"".join(self.chunks)), False
 
 
 class Connections:

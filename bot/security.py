@@ -83,10 +83,9 @@ def _limiter(app: Flask, config):
         storage = config.redis_url
     # swallow_errors + in-memory fallback: a Redis hiccup must not stop staff signing in (the per-account and
     # per-address backoff in the database still holds)
-    limiter = Limiter(lambda: request.remote_addr or "?", app=app, storage_uri=storage,
-                      key_prefix=f"{config.redis_prefix}limiter", headers_enabled=False, swallow_errors=True,
-                      in_memory_fallback_enabled=bool(config.redis_url))
-    return limiter
+    return Limiter(lambda: request.remote_addr or "?", app=app, storage_uri=storage,
+                   key_prefix=f"{config.redis_prefix}limiter", headers_enabled=False, swallow_errors=True,
+                   in_memory_fallback_enabled=bool(config.redis_url))
 
 
 def login_rate_limit(app: Flask):
