@@ -20,7 +20,8 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gonghao-metrics-")
 
-from bot.metrics import gunicorn_child_exit as child_exit, gunicorn_on_starting as on_starting  # noqa: E402,F401
+from bot.heap import freeze_startup_heap  # noqa: E402
+from bot.metrics import gunicorn_child_exit as child_exit, gunicorn_on_starting  # noqa: E402,F401
 from bot.logs import gunicorn_logconfig_dict  # noqa: E402
 
 from gunicorn.glogging import Logger  # noqa: E402
@@ -39,6 +40,13 @@ preload_app = True
 worker_class = "gthread"
 logconfig_dict = gunicorn_logconfig_dict()
 logger_class = QuietAccessLogger
+
+
+def on_starting(server):
+    """The app is built (preload_app) and no worker is forked yet: the earlier run's metric files go, and what
+    start-up built leaves the garbage collector's sight (bot/heap.py), in the master, before the forks."""
+    gunicorn_on_starting(server)
+    freeze_startup_heap()
 
 
 def post_fork(server, worker):

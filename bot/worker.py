@@ -567,8 +567,19 @@ class Worker:
                                  .where(Delivery.status.in_(("pending", "sending")))).scalar_one()
 
 
+def ready_to_answer() -> int:
+    """Start-up of the worker process before its first event: the knowledge bases built, then everything
+    built so far frozen out of the garbage collector's walks (bot/heap.py); returns the objects frozen."""
+    from bot.heap import freeze_startup_heap
+    from dialogs.faq_intents import load_knowledge_bases
+
+    load_knowledge_bases()
+    return freeze_startup_heap()
+
+
 def run_worker(services) -> None:
     """Entry point of the ``worker`` process (Procfile)."""
+    ready_to_answer()
     worker = Worker(services)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)

@@ -21,6 +21,15 @@ def knowledge_folder(ctx: Context) -> Path:
     return with_kb[-1]
 
 
+def load_knowledge_bases() -> int:
+    """Builds every edition's knowledge base now (a worker's start-up): the first question is answered without
+    the 1-2 s of building one, and what it builds is frozen with the rest of start-up (bot/heap.py)."""
+    folders = sorted(p.parent for p in editions_dir().glob("*/faq.yaml"))
+    for folder in folders:
+        faq.KnowledgeBase.load(folder)
+    return len(folders)
+
+
 def answer_question(text: str, ctx: Context, inside_dialog: bool) -> Optional[list[Message]]:
     messages = faq.answer_question(text, ctx.locale, knowledge_folder(ctx), inside_dialog)
     if messages and not inside_dialog:
