@@ -50,3 +50,26 @@ def test_the_worker_builds_the_knowledge_bases_then_freezes_them_with_the_rest(t
     assert built >= 1  # the first question does not build one (1-2 s)
     assert frozen > 100_000
     assert walked < frozen / 100
+
+
+def test_the_standalone_mock_line_freezes_what_it_keeps_every_so_many_requests(tmp_path):
+    """The benchmark's mock LINE platform keeps every send; its full collections walked them all (~250 ms at
+    45,000 sends kept, every answer in flight waiting), which LINE itself never makes us wait for."""
+    before, after_two, after_three = _run(tmp_path, """
+        import gc, json, urllib.request
+        from bot.mockline import MockLine
+        mock = MockLine(freeze_every=3).start()
+        def push():
+            request = urllib.request.Request(mock.url + "/v2/bot/message/push", method="POST",
+                data=json.dumps({"to": "U" + "0" * 32, "messages": [{"type": "text", "text": "hi"}]}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": "Bearer t"})
+            urllib.request.urlopen(request, timeout=10).read()
+        counts = [gc.get_freeze_count()]
+        push(); push()
+        counts.append(gc.get_freeze_count())
+        push()
+        counts.append(gc.get_freeze_count())
+        print(*counts)
+    """)
+    assert before == after_two == 0
+    assert after_three > 0
