@@ -6,7 +6,9 @@ full garbage collection walks every one of them each time it runs, and it runs e
 waited with them (p99 31-64 ms at 250-550 requests/s, `bench/webhook/notes.md`). `gc.freeze` moves what exists
 after start-up into a generation no collection walks; later collections walk only what came after. A frozen
 object that becomes garbage in a cycle is never freed, which is why this runs once start-up is done, after a
-collection: what start-up leaves behind is its working set, not garbage.
+collection: what start-up leaves behind is its working set, not garbage. (Reference counting still frees frozen
+objects; only cycles stay. A knowledge base built again because its faq.yaml changed under a running worker leaves
+the frozen first one behind, ~15 MB, until the next start; the files change with deploys, which restart.)
 
 Called by gunicorn's master after the app is built (gunicorn.conf.py: the workers it forks inherit the frozen
 generation, and their pages stay shared with the master's longer) and by the worker process before it starts

@@ -679,6 +679,23 @@ def cpu_row(scenario: str, r: dict) -> str:
     return f"| {scenario} | {r['label']} | " + ", ".join(parts) + f" | {total / n * 1e6:,.0f} µs |"
 
 
+def c_target(args, r: dict, shipped: bool) -> tuple[str, str, Optional[bool]]:
+    """(c)'s row: the target is the web as the Procfile ships it (the workers under its ``nice``); a run at the same
+    priority is shown beside it. A rate counts as sustained when the workers kept up: at most one second of it
+    still queued when wrk stopped (else the row says so and is not met)."""
+    w = r["wrk"]
+    how = f", the worker under nice -n {r['nice']} as in the Procfile" if r["nice"] else ", all at the same priority"
+    left = r.get("backlog") or 0
+    sustained = left <= w["rps"]
+    measured = (f"p99 {ms(w['p99'])} ms (p50 {ms(w['p50'])}, p90 {ms(w['p90'])}, max {ms(w['max'])}); "
+                f"{left:,} events queued when wrk stopped" + ("" if sustained else ": the workers did not keep up"))
+    label = (f"(c) webhook p99 ack ≤ 25 ms at {args.connections} connections while the worker runs "
+             f"(mock in {args.slow_ms} ms, {w['rps']:,.0f} requests/s{how})")
+    if not shipped:
+        return "for comparison, not the target: " + label, measured, None
+    return label, measured, w["p99"] <= 25_000 and sustained
+
+
 def targets(results: dict, args) -> list[tuple[str, str, bool]]:
     out = []
     a_echo, a_ours, b_echo, b_ours, c_ours = (results.get(k) for k in ("a_echo", "a_ours", "b_echo", "b_ours", "c_ours"))
@@ -697,12 +714,7 @@ def targets(results: dict, args) -> list[tuple[str, str, bool]]:
                     f"{b_ours['e2e_rate']:,.0f} vs {b_echo['e2e_rate']:,.0f} = {ratio:.1f}×", ratio >= 5.0))
     for r in (c_ours, results.get("c_ours_nice")):
         if r:
-            w = r["wrk"]
-            how = f", the worker under nice -n {r['nice']}" if r["nice"] else ", all at the same priority"
-            out.append((f"(c) webhook p99 ack ≤ 25 ms at {args.connections} connections while the worker runs "
-                        f"(mock in {args.slow_ms} ms, {w['rps']:,.0f} requests/s{how})",
-                        f"p99 {ms(w['p99'])} ms (p50 {ms(w['p50'])}, p90 {ms(w['p90'])}, max {ms(w['max'])})",
-                        w["p99"] <= 25_000))
+            out.append(c_target(args, r, shipped=bool(r["nice"]) or not results.get("c_ours_nice")))
     for key, what in (("d_ours_200", f"{args.d_rate:,.0f} events/s"), ("d_ours_80", "80% of the measured maximum")):
         r = results.get(key)
         if r and r.get("latency"):
