@@ -22,13 +22,25 @@ function init(args)
     i = i + 1
   end
   next_index = 1
+  math.randomseed(os.time() * 1000 + id)
 end
 
--- WRK_DELAY_MS: each connection waits this long after an answer before its next request (a paced load)
+-- WRK_DELAY_MS: a paced load. After each answer a connection waits a random time with this mean before its
+-- next request (exponentially distributed): the connections together send as independent users would, a Poisson
+-- stream at the same mean rate. A fixed pause kept them in step: all 64 sent within a few ms of each other once
+-- per pause (at "200/s", a burst of 64 requests every 320 ms). A connection's first request goes at once, as
+-- LINE's does (WRK_CONNECTIONS: the first calls of delay() are the connections' first requests); gunicorn's
+-- gthread holds a thread for a new connection until its first bytes come, so a connection opened and left
+-- silent would keep a thread from the others.
 local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+local first_requests = tonumber(os.getenv("WRK_CONNECTIONS") or "0")
 if pause > 0 then
   function delay()
-    return pause
+    if first_requests > 0 then
+      first_requests = first_requests - 1
+      return 0
+    end
+    return math.floor(-math.log(1 - math.random()) * pause + 0.5)
   end
 end
 

@@ -267,8 +267,10 @@ class Bodies:
 
 
 def run_wrk(wrk: str, url: str, bodies: Bodies, seconds: float, connections: int, pause_ms: float = 0) -> dict:
-    """wrk, 1 thread; ``pause_ms``: each connection waits that long between requests (a paced load)."""
-    env = dict(os.environ, BODIES=str(bodies.path), WRK_THREADS="1", WRK_DELAY_MS=str(int(pause_ms)))
+    """wrk, 1 thread; ``pause_ms``: each connection waits that long between requests on average (a paced load:
+    exponential pauses, post.lua)."""
+    env = dict(os.environ, BODIES=str(bodies.path), WRK_THREADS="1", WRK_DELAY_MS=str(int(pause_ms)),
+               WRK_CONNECTIONS=str(connections))
     out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "2s", "--latency",
                           "-s", str(HERE / "post.lua"), url], env=env, capture_output=True, text=True,
                          timeout=seconds + 60)
