@@ -384,6 +384,18 @@ class Run:
     def empty_queue(self) -> None:
         self._sql("TRUNCATE accepted_events, deliveries, dialog_states")
 
+    def settle_then_empty_queue(self, timeout: float = 30) -> None:
+        """Waits until the workers have answered what the warm-up queued, then empties the tables. A TRUNCATE
+        while they still worked waited for their transactions, their next statements queued behind its lock
+        up to their 5 s statement timeout (PostgreSQL's log: about one a run), and the measured run began
+        with the workers backing off from what looked like an outage."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._sql(
+                "SELECT (SELECT count(*) FROM accepted_events WHERE status = 'queued') + "
+                "(SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending'))")[0][0]:
+            time.sleep(0.1)
+        self.empty_queue()
+
     def clean_redis(self) -> int:
         """Deletes this run's keys, by prefix (never FLUSHDB: the Redis is shared)."""
         r = self.redis()
@@ -426,8 +438,14 @@ class Run:
         self.stop(mock)
         return self.mock(delay)
 
-    def bodies(self, name: str, rate: float) -> Bodies:
-        count = int(rate * self.args.seconds) + 1000
+    def seconds(self, pause_ms: float) -> float:
+        """wrk's duration: a paced run is longer (``--paced-seconds``): its p99 is read from a few thousand
+        requests, and in 12 s at 200/s one stall of ~50 ms held the 24 slowest (12 s runs of the same setting
+        read 15-50 ms; 30 s runs 13-27)."""
+        return self.args.paced_seconds if pause_ms else self.args.seconds
+
+    def bodies(self, name: str, rate: float, paced: bool = False) -> Bodies:
+        count = int(rate * (self.args.paced_seconds if paced else self.args.seconds)) + 1000
         tag = f"{name}{self.id[:4]}"
         return Bodies(self.tmp / f"{name}.tsv", count, self.args.users, tag, seed=zlib.crc32(name.encode()))
 
@@ -441,8 +459,8 @@ class Run:
         sends_before = sum(sends_before_by.values())
         wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.time()
-        wrk = run_wrk(self.wrk, f"http://127.0.0.1:{port}/callback", bodies, self.args.seconds, self.args.connections,
-                      pause_ms)
+        wrk = run_wrk(self.wrk, f"http://127.0.0.1:{port}/callback", bodies, self.seconds(pause_ms),
+                      self.args.connections, pause_ms)
         wrk_done = time.time()
         wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         accepted = accepted_ids(wrk)  # None: the bot answers inside the request (nothing to wait for)
@@ -549,9 +567,9 @@ class Run:
             wait_http(f"http://127.0.0.1:{port}/healthz", lambda s: s == 200, proc=proc)
             self.wait_for_workers(mock_url, port, workers)
             self.warm_up(name, port, rate, ours=True)
-            self.empty_queue()
+            self.settle_then_empty_queue()
             pause_ms = 1000 * self.args.connections / rate if rate else 0
-            bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap)
+            bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap, paced=bool(rate))
             if self.args.py_spy:
                 spy = str(Path(PY).with_name("py-spy"))
                 for pid in [w.pid for w in workers] + children(proc.pid)[1:]:
@@ -751,7 +769,8 @@ def report(results: dict, args, info: dict, started: float, when: str) -> str:
                  f"the whole run took {time.time() - started:.0f} s.")
     lines.append("")
     lines.append(
-        f"Load: wrk with 1 thread and {args.connections} connections, {args.seconds} s per bot, "
+        f"Load: wrk with 1 thread and {args.connections} connections, {args.seconds} s per bot "
+        f"({args.paced_seconds} s in the paced runs, a Poisson stream), "
         f"`bench/webhook/post.lua` posting pre-signed bodies, one event per request: a text \"{TEXT}\" (a fixed "
         f"answer) with its own webhookEventId and replyToken, timestamped 1–5 s before the run, from {args.users:,} "
         "users (known to the bot: their `line_users` rows exist, as after their follow event; each process looks each "
@@ -830,6 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads-a", type=int, default=DEFAULT_THREADS, help="GONGHAO_WORKER_THREADS in (a)")
     parser.add_argument("--processes-b", type=int, default=2, help="worker processes in (b) and (c)")
     parser.add_argument("--threads-b", type=int, default=DEFAULT_THREADS, help="GONGHAO_WORKER_THREADS in (b) and (c)")
+    parser.add_argument("--paced-seconds", type=float, default=30, help="wrk's duration in the paced runs ((c), (d))")
     parser.add_argument("--c-rate", type=float, help="requests/s in (c) (default: 80%% of ours' end-to-end rate in (b))")
     parser.add_argument("--c-nice", type=int, default=10,
                         help="(c) again with the worker processes under nice -n N (0: not again)")
