@@ -95,7 +95,9 @@ WINDOW = """(SELECT webhook_event_id, user_key, user_id, event_timestamp, receiv
 # next burst that plan checked each candidate event against every queued row (a reservation read
 # millions of rows). Only this statement: planning every statement afresh cost PostgreSQL ~0.15 ms of
 # CPU per answered event (pg_stat_statements, bench/webhook/notes.md). These settings hold for the
-# reservation's transaction only.
+# reservation's transaction only. The chosen events are a materialized CTE: joined again to the table
+# to lock them, the window was otherwise free to be planned as the inner side of a loop over every
+# queued event (it was, under statistics that took the queue for empty: migration 0010).
 ORDERED_SCAN = ("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; "
                 "SET LOCAL plan_cache_mode = force_custom_plan")
 HEADS = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM {WINDOW}
@@ -103,7 +105,7 @@ WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")
 HEADS_OF_USER = text(f"""SELECT e.webhook_event_id, e.user_key, e.event_timestamp FROM
 {WINDOW.replace("WHERE status = 'queued'", "WHERE status = 'queued' AND user_key = :user")}
 WHERE {TURN_SQLITE} ORDER BY e.event_timestamp, e.received_at LIMIT :n""")  # a console's worker: its user's events only
-RESERVE = text(f"""WITH chosen AS (
+RESERVE = text(f"""WITH chosen AS MATERIALIZED (
   SELECT e.webhook_event_id FROM {WINDOW}
   WHERE {TURN} AND (e.reserved_until < :now OR e.reserved_by = :me AND e.webhook_event_id <> ALL(:busy))
   ORDER BY e.event_timestamp, e.received_at LIMIT :n),

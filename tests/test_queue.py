@@ -219,3 +219,34 @@ def test_two_embedded_processes_on_one_file_answer_every_event_once(line, tmp_pa
     assert len(line.delivered()) == len(events)  # every event answered once,
     assert {call.path for call in line.delivered()} == {"/v2/bot/message/reply"}  # as a reply to its own token
     assert count(db, AcceptedEvent, attempts=0) == len(events)  # and nothing failed on the way
+
+
+def test_a_burst_after_a_quiet_time_is_reserved_within_the_workers_statement_timeout():
+    """Statistics gathered while every event was answered took the queue for empty. During the next burst each
+    reservation then read every queued event once for each candidate (340 s with 10,000 queued): past the
+    worker's statement timeout, so the workers reserved nothing until the statistics were gathered again."""
+    from sqlalchemy import text
+
+    from tests.conftest import drop_pg_schema, pg_schema_url, require_production_backends
+
+    require_production_backends()
+    url, schema = pg_schema_url()
+    db = Database(url, timeout=2.0, statement_seconds=2.0)  # the worker's limit is GONGHAO_DB_TIMEOUT (5 s)
+    try:
+        db.upgrade()
+        queue = EventQueue(db, reorder_ms=0)
+        users = [f"U{n:032x}" for n in range(700)]
+        answered = [le.text_event(users[n % 700], "earlier", timestamp=1_000 + n) for n in range(4_000)]
+        queue.accept(answered)
+        with db.session() as s:
+            s.execute(text("UPDATE accepted_events SET status = 'done'"))
+        with db.engine.connect() as conn:  # what autovacuum's ANALYZE would see in a quiet hour
+            conn.execute(text("ANALYZE accepted_events"))
+            conn.commit()
+        queue.accept([le.text_event(users[n % 700], "burst", timestamp=10_000 + n) for n in range(2_100)])
+        reserved = queue.reserve("worker-1", 32, 60_000)
+        assert len(reserved) == 32
+        assert len({user for _event, user, _stamp in reserved}) == 32  # one per user, the oldest of each
+    finally:
+        db.engine.dispose()
+        drop_pg_schema(schema)
