@@ -17,14 +17,18 @@ def knowledge_folder(ctx: Context) -> Path:
     edition, _covers = edition_in(ctx)
     if edition.path is not None and (edition.path.parent / "faq.yaml").exists():
         return edition.path.parent
-    with_kb = sorted(p.parent for p in editions_dir().glob("*/faq.yaml"))
-    return with_kb[-1]
+    return folders_with_knowledge()[-1]
+
+
+def folders_with_knowledge() -> list[Path]:
+    """The edition folders that hold a knowledge base (faq.yaml), oldest edition first."""
+    return sorted(p.parent for p in editions_dir().glob("*/faq.yaml"))
 
 
 def load_knowledge_bases() -> int:
     """Builds every edition's knowledge base now (a worker's start-up): the first question is answered without
     the 1-2 s of building one, and what it builds is frozen with the rest of start-up (bot/heap.py)."""
-    folders = sorted(p.parent for p in editions_dir().glob("*/faq.yaml"))
+    folders = folders_with_knowledge()
     for folder in folders:
         faq.KnowledgeBase.load(folder)
     return len(folders)
