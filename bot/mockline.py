@@ -65,6 +65,8 @@ import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from bot.heap import freeze_startup_heap
+
 SPEC = Path(__file__).with_name("line_openapi") / "messaging-api.yml"
 
 # Documented limits that messaging-api.yml does not encode (lengths are UTF-16 code units).
@@ -951,8 +953,7 @@ def main(argv: list[str] | None = None) -> int:
     mock = MockLine(args.host, args.port, delay=args.delay, strict_tokens=args.strict_tokens,
                     verbose=not args.quiet, keep=args.keep,
                     freeze_every=args.freeze_every or None).start()
-    gc.collect()
-    gc.freeze()  # the schemas and the server, built once
+    freeze_startup_heap()  # the schemas and the server, built once
     print(mock.url, flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

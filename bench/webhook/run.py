@@ -444,8 +444,8 @@ class Run:
         read 15-50 ms; 30 s runs 13-27)."""
         return self.args.paced_seconds if pause_ms else self.args.seconds
 
-    def bodies(self, name: str, rate: float, paced: bool = False) -> Bodies:
-        count = int(rate * (self.args.paced_seconds if paced else self.args.seconds)) + 1000
+    def bodies(self, name: str, rate: float, pause_ms: float = 0) -> Bodies:
+        count = int(rate * self.seconds(pause_ms)) + 1000
         tag = f"{name}{self.id[:4]}"
         return Bodies(self.tmp / f"{name}.tsv", count, self.args.users, tag, seed=zlib.crc32(name.encode()))
 
@@ -569,7 +569,7 @@ class Run:
             self.warm_up(name, port, rate, ours=True)
             self.settle_then_empty_queue()
             pause_ms = 1000 * self.args.connections / rate if rate else 0
-            bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap, paced=bool(rate))
+            bodies = self.bodies(name, rate * 1.2 if rate else self.args.rate_cap, pause_ms)
             if self.args.py_spy:
                 spy = str(Path(PY).with_name("py-spy"))
                 for pid in [w.pid for w in workers] + children(proc.pid)[1:]:
